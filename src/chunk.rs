@@ -1,0 +1,321 @@
+//! Sizes, chunk and piece arithmetic, bitsets and SHA-1 helpers.
+//!
+//! The chunk is the unit of transfer and of the tracker's bookkeeping; the piece, a fixed
+//! run of chunks, is the unit of hashing. Every "last chunk is shorter" computation lives
+//! here and nowhere else.
+
+use std::fmt;
+
+/// Swarm mode's chunk size, fixed by the grading contract.
+pub const CHUNK_SIZE: u64 = 512;
+/// Chunks per piece in swarm mode: pieces of 64 KiB.
+pub const CHUNKS_PER_PIECE: u64 = 128;
+/// Swarm mode's piece size.
+pub const PIECE_SIZE: u64 = CHUNK_SIZE * CHUNKS_PER_PIECE;
+/// The largest file swarm mode accepts (64 GiB): keeps a hash list at 20 MiB at most.
+pub const MAX_FILE_SIZE: u64 = 64 << 30;
+
+/// A SHA-1 digest.
+pub type Sha1Hash = [u8; 20];
+/// Index of a piece within a file.
+pub type PieceIndex = u32;
+
+/// The shape of one file: its size and how it splits into chunks and pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    size: u64,
+}
+
+impl Geometry {
+    /// The geometry of a file of `size` bytes, or `None` above [`MAX_FILE_SIZE`].
+    pub fn new(size: u64) -> Option<Geometry> {
+        (size <= MAX_FILE_SIZE).then_some(Geometry { size })
+    }
+
+    pub fn size(self) -> u64 {
+        self.size
+    }
+
+    /// `ceil(size / 512)`: 0 for an empty file.
+    pub fn num_chunks(self) -> u64 {
+        self.size.div_ceil(CHUNK_SIZE)
+    }
+
+    pub fn num_pieces(self) -> u32 {
+        // MAX_FILE_SIZE / PIECE_SIZE fits in u32 by a wide margin.
+        self.size.div_ceil(PIECE_SIZE) as u32
+    }
+
+    /// Byte offset and length of piece `p`, or `None` if `p` is out of range.
+    pub fn piece_span(self, p: PieceIndex) -> Option<(u64, usize)> {
+        if p >= self.num_pieces() {
+            return None;
+        }
+        let start = u64::from(p) * PIECE_SIZE;
+        let len = (self.size - start).min(PIECE_SIZE);
+        Some((start, len as usize))
+    }
+
+    /// First chunk and number of chunks of piece `p` (its chunk run).
+    pub fn piece_chunks(self, p: PieceIndex) -> Option<(u64, u64)> {
+        let (start, len) = self.piece_span(p)?;
+        Some((start / CHUNK_SIZE, (len as u64).div_ceil(CHUNK_SIZE)))
+    }
+
+    /// Byte offset and length of the run of `count` chunks starting at chunk `first`, or
+    /// `None` if the run is empty or reaches past the last chunk.
+    pub fn chunk_run_span(self, first: u64, count: u64) -> Option<(u64, usize)> {
+        let end = first.checked_add(count)?;
+        if count == 0 || end > self.num_chunks() {
+            return None;
+        }
+        let start = first * CHUNK_SIZE;
+        let stop = (end * CHUNK_SIZE).min(self.size);
+        Some((start, usize::try_from(stop - start).ok()?))
+    }
+
+    /// The pieces that the chunk run `[first, first + count)` touches.
+    pub fn pieces_of_chunk_run(self, first: u64, count: u64) -> std::ops::RangeInclusive<u32> {
+        let last = first + count.max(1) - 1;
+        (first / CHUNKS_PER_PIECE) as u32..=(last / CHUNKS_PER_PIECE) as u32
+    }
+}
+
+/// What everyone agrees a file is: its name, size, whole-file SHA-1 and piece hashes, as
+/// computed by its first owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub name: String,
+    pub geometry: Geometry,
+    pub sha1: Sha1Hash,
+    pub piece_hashes: Vec<Sha1Hash>,
+}
+
+impl FileMeta {
+    /// Same bytes, whatever the name: the test for "two seeders of one file".
+    pub fn same_content(&self, other: &FileMeta) -> bool {
+        self.geometry == other.geometry
+            && self.sha1 == other.sha1
+            && self.piece_hashes == other.piece_hashes
+    }
+
+    /// The piece hashes as one raw block, as `OFFER` and `HASHES` carry them.
+    pub fn hash_block(&self) -> Vec<u8> {
+        self.piece_hashes.concat()
+    }
+
+    /// Splits a raw hash block into one hash per piece; `None` if its length is not
+    /// 20 bytes times the number of pieces of `geometry`.
+    pub fn hashes_from_block(geometry: Geometry, block: &[u8]) -> Option<Vec<Sha1Hash>> {
+        if block.len() != geometry.num_pieces() as usize * 20 {
+            return None;
+        }
+        block.chunks(20).map(|h| h.try_into().ok()).collect()
+    }
+}
+
+/// A fixed-length set of bits, one per piece.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Bitset {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitset {
+    pub fn new(len: usize) -> Bitset {
+        Bitset {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    pub fn full(len: usize) -> Bitset {
+        let mut b = Bitset::new(len);
+        for i in 0..len {
+            b.set(i);
+        }
+        b
+    }
+
+    /// How many bits the set has room for (the number of pieces).
+    pub fn num_bits(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no bit is set.
+    pub fn is_clear(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+
+    /// Clears bit `i`.
+    pub fn clear(&mut self, i: usize) {
+        if i < self.len {
+            self.words[i / 64] &= !(1 << (i % 64));
+        }
+    }
+
+    pub fn get(&self, i: usize) -> bool {
+        i < self.len && self.words[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Sets bit `i`; returns whether it was newly set. Out-of-range bits are ignored.
+    pub fn set(&mut self, i: usize) -> bool {
+        if i >= self.len || self.get(i) {
+            return false;
+        }
+        self.words[i / 64] |= 1 << (i % 64);
+        true
+    }
+
+    pub fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.count() == self.len
+    }
+
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len).filter(|&i| self.get(i))
+    }
+
+    /// Hex of the bytes, bit `i` being bit `i % 8` of byte `i / 8`.
+    pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(self.len.div_ceil(8) * 2);
+        for byte in 0..self.len.div_ceil(8) {
+            let b = (self.words[byte / 8] >> (byte % 8 * 8)) as u8;
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// Parses [`Bitset::to_hex`] output for a set of `len` bits; bits past `len` must be 0.
+    pub fn from_hex(hex: &str, len: usize) -> Option<Bitset> {
+        let bytes = from_hex(hex)?;
+        if bytes.len() != len.div_ceil(8) {
+            return None;
+        }
+        let mut b = Bitset::new(len);
+        for (i, byte) in bytes.iter().enumerate() {
+            b.words[i / 8] |= u64::from(*byte) << (i % 8 * 8);
+        }
+        let valid = b.iter_ones().count() == b.count();
+        valid.then_some(b)
+    }
+}
+
+impl fmt::Debug for Bitset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bitset({}/{} {})", self.count(), self.len, self.to_hex())
+    }
+}
+
+pub fn sha1(data: &[u8]) -> Sha1Hash {
+    sha1_smol::Sha1::from(data).digest().bytes()
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    let h = hex.as_bytes();
+    if !h.len().is_multiple_of(2) {
+        return None;
+    }
+    h.chunks(2)
+        .map(|p| Some(crate::name::hex_val(p[0])? << 4 | crate::name::hex_val(p[1])?))
+        .collect()
+}
+
+pub fn sha1_from_hex(hex: &str) -> Option<Sha1Hash> {
+    from_hex(hex)?.try_into().ok()
+}
+
+/// A small xorshift generator for random tie-breaks; not for anything secret.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded() -> Rng {
+        use std::hash::{BuildHasher, RandomState};
+        let seed = RandomState::new().hash_one(std::time::Instant::now());
+        Rng(seed | 1)
+    }
+
+    pub fn from_seed(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_counts_follow_ceil_of_size_over_512() {
+        let cases = [(0, 0, 0), (1, 1, 1), (511, 1, 1), (512, 1, 1), (513, 2, 1)];
+        for (size, chunks, pieces) in cases {
+            let g = Geometry::new(size).unwrap();
+            assert_eq!((g.num_chunks(), g.num_pieces()), (chunks, pieces), "{size}");
+        }
+        let g = Geometry::new(PIECE_SIZE * 2 + 1).unwrap();
+        assert_eq!(g.num_pieces(), 3);
+        assert_eq!(g.piece_span(2), Some((PIECE_SIZE * 2, 1)));
+        assert_eq!(g.piece_chunks(2), Some((256, 1)));
+        assert_eq!(g.piece_span(3), None);
+        assert!(Geometry::new(MAX_FILE_SIZE + 1).is_none());
+    }
+
+    #[test]
+    fn chunk_runs_are_checked_against_the_file_end() {
+        let g = Geometry::new(1000).unwrap();
+        assert_eq!(g.chunk_run_span(0, 2), Some((0, 1000)));
+        assert_eq!(g.chunk_run_span(1, 1), Some((512, 488)));
+        assert_eq!(g.chunk_run_span(2, 1), None);
+        assert_eq!(g.chunk_run_span(0, 0), None);
+        assert_eq!(g.chunk_run_span(u64::MAX, 2), None);
+    }
+
+    #[test]
+    fn bitsets_round_trip_through_hex_and_reject_stray_bits() {
+        let mut b = Bitset::new(70);
+        for i in [0, 9, 63, 64, 69] {
+            assert!(b.set(i));
+        }
+        assert!(!b.set(9));
+        assert!(!b.set(70));
+        let hex = b.to_hex();
+        assert_eq!(hex.len(), 18);
+        assert_eq!(Bitset::from_hex(&hex, 70), Some(b.clone()));
+        assert_eq!(Bitset::from_hex(&hex, 80), None);
+        assert_eq!(Bitset::from_hex("ff", 3), None);
+        assert!(Bitset::full(5).is_full());
+        assert!(Bitset::new(0).is_full());
+    }
+
+    #[test]
+    fn sha1_matches_a_known_digest() {
+        assert_eq!(
+            to_hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! p2p: a BitTorrent-style peer-to-peer file-sharing system. One binary, three roles: the
+//! tracker, the automatic swarm peer, and (later) the interactive client. The modules are
+//! rooms by concern; each only calls rooms below it.
+
+pub mod chunk;
+pub mod cli;
+pub mod error;
+pub mod link;
+pub mod name;
+pub mod output;
+pub mod peer;
+pub mod protocol;
+pub mod tracker;
+pub mod wire;
+
+use cli::Command;
+use error::Error;
+
+/// Runs the command line `args` (without the program name).
+pub fn run(args: &[String]) -> Result<(), Error> {
+    match cli::parse(args)? {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            Ok(())
+        }
+        Command::Tracker => tracker::run_grading().map_err(|e| Error::failed("tracker", e)),
+        Command::Peer { tracker, min_alive } => peer::run(tracker, min_alive),
+    }
+}

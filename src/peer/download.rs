@@ -1,0 +1,105 @@
+//! A download worker: one thread and one connection per remote peer. It keeps several
+//! piece requests in flight, verifies each piece's SHA-1 on arrival, writes it in place with
+//! positioned I/O, and hands the result to the [`Store`].
+
+use super::store::{Job, Store, Verified};
+use crate::chunk::sha1;
+use crate::link::{Link, LinkError, number};
+use crate::protocol::{Request, Role};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// Piece requests kept in flight on one connection.
+const PIPELINE: usize = 4;
+/// How long to wait for a remote to connect or answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
+    let worker_store = store.clone();
+    let spawned = thread::Builder::new()
+        .name(format!("fetch-{remote}"))
+        .spawn(move || {
+            let mut queue = VecDeque::new();
+            if let Err(e) = fetch(&worker_store, remote, &mut queue) {
+                eprintln!("peer: fetching from {remote}: {e}");
+                worker_store.remote_failed(remote);
+            }
+            for job in &queue {
+                worker_store.release(job);
+            }
+            worker_store.worker_done(remote);
+        });
+    if spawned.is_err() {
+        store.worker_done(remote);
+    }
+}
+
+fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result<(), LinkError> {
+    let mut link = Link::connect(remote, Role::Peer, TIMEOUT)?;
+    let mut buf = Vec::new();
+    loop {
+        while queue.len() < PIPELINE {
+            let Some(job) = store.pick(remote, queue.make_contiguous()) else {
+                break;
+            };
+            let (first, count) = job.meta.geometry.piece_chunks(job.piece).unwrap_or((0, 0));
+            link.send(&Request::Get {
+                name: job.meta.name.clone(),
+                first,
+                count,
+            })?;
+            queue.push_back(job);
+        }
+        let Some(job) = queue.front().cloned() else {
+            if store.wait_for_work(remote, Duration::from_secs(1)) {
+                continue;
+            }
+            return Ok(());
+        };
+        link.flush()?;
+        let len = match link.reply() {
+            Ok(words) => number(&words, 0)?,
+            Err(LinkError::Refused(_)) => {
+                queue.pop_front();
+                store.not_held(remote, &job);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let (offset, expected) = job.span();
+        if len != expected as u64 {
+            return Err(LinkError::Garbled(format!(
+                "{len} bytes for piece {} of {:?}, expected {expected}",
+                job.piece, job.meta.name
+            )));
+        }
+        buf.resize(expected, 0);
+        link.payload(&mut buf)?;
+        queue.pop_front();
+        if store.has_piece(&job) {
+            store.release(&job);
+            continue;
+        }
+        if job.expected_hash() != Some(&sha1(&buf)) {
+            eprintln!(
+                "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
+                job.piece, job.meta.name
+            );
+            if store.corrupt(remote, &job) {
+                return Err(LinkError::Garbled("too many corrupt pieces".into()));
+            }
+            continue;
+        }
+        if let Err(e) = job.file.write_all_at(&buf, offset) {
+            store.release(&job);
+            return Err(LinkError::Io(e));
+        }
+        if let Verified::FileDone = store.verified(&job) {
+            store.finalize(&job.meta.name);
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! The peer's files on disk and what it knows of each: which pieces are verified here,
+//! which are being fetched, who holds what. Download workers ask it for the next piece to
+//! fetch (rarest first, random tie-break), the upload server asks it whether a chunk run may
+//! be served, and the swarm loop takes from it the reports for the tracker.
+//!
+//! Invariants: a piece is served only once it is in `have`, and it is in `have` only after
+//! its SHA-1 matched; `Shared/` only ever receives a file by rename once every piece and the
+//! whole-file SHA-1 have matched. No disk or socket I/O happens under the lock: callers get
+//! an `Arc<File>` and do positioned I/O outside.
+
+use crate::chunk::{Bitset, FileMeta, Geometry, PIECE_SIZE, PieceIndex, Rng, Sha1Hash};
+use crate::protocol::MAX_GET_CHUNKS;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// After this many pieces that failed their hash, a remote peer is no longer asked.
+const MAX_STRIKES: u32 = 3;
+/// At most this many workers fetch the same piece at once (only in the endgame).
+const MAX_DUPLICATES: u8 = 2;
+/// How long to leave a remote alone after its connection failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Found in `Shared/` at start and offered.
+    Own,
+    /// Found in `Shared/` but refused by the tracker (its name is taken): kept, not served.
+    Withdrawn,
+    Downloading,
+    /// Downloaded, verified and moved into `Shared/`.
+    Complete,
+    /// Gave up (the owner's whole-file hash did not match its pieces, or the disk failed).
+    Failed,
+}
+
+struct Local {
+    meta: Arc<FileMeta>,
+    file: Arc<File>,
+    have: Bitset,
+    status: Status,
+    /// Workers fetching each piece now.
+    inflight: Vec<u8>,
+    /// What each remote holder has, as of the last refresh.
+    holders: HashMap<SocketAddr, Bitset>,
+    /// How many holders have each piece.
+    avail: Vec<u16>,
+}
+
+/// One piece for one worker to fetch.
+#[derive(Clone)]
+pub struct Job {
+    pub meta: Arc<FileMeta>,
+    pub file: Arc<File>,
+    pub piece: PieceIndex,
+}
+
+impl Job {
+    pub fn span(&self) -> (u64, usize) {
+        // Jobs are only made for pieces inside the file.
+        self.meta.geometry.piece_span(self.piece).unwrap_or((0, 0))
+    }
+
+    pub fn expected_hash(&self) -> Option<&Sha1Hash> {
+        self.meta.piece_hashes.get(self.piece as usize)
+    }
+}
+
+/// What became of a verified piece.
+pub enum Verified {
+    Stored,
+    /// That was the last piece: the file must now be finalized.
+    FileDone,
+    /// Another worker delivered it first.
+    Duplicate,
+}
+
+#[derive(Default)]
+struct Inner {
+    files: BTreeMap<String, Local>,
+    /// Verified pieces not yet reported; an entry with no pieces reports an empty file.
+    reports: BTreeMap<String, BTreeSet<PieceIndex>>,
+    workers: BTreeSet<SocketAddr>,
+    strikes: HashMap<SocketAddr, u32>,
+    retry_at: HashMap<SocketAddr, Instant>,
+    shutting_down: bool,
+}
+
+pub struct Store {
+    shared: PathBuf,
+    partial: PathBuf,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    rng: Mutex<Rng>,
+}
+
+impl Store {
+    /// Scans `shared` for the files to offer (regular, visible, valid names), hashing each,
+    /// and prepares `partial` (emptied of leftovers) for downloads.
+    pub fn open(shared: &Path, partial: &Path) -> io::Result<Store> {
+        let mut files = BTreeMap::new();
+        for entry in fs::read_dir(shared)? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                eprintln!("peer: skipping {:?}: name is not UTF-8", entry.file_name());
+                continue;
+            };
+            if name.starts_with('.') || !fs::metadata(entry.path())?.is_file() {
+                continue;
+            }
+            if let Err(e) = crate::name::validate(&name) {
+                eprintln!("peer: skipping {name:?}: {e}");
+                continue;
+            }
+            let file = File::open(entry.path())?;
+            let Some(meta) = hash_file(&name, &file)? else {
+                eprintln!(
+                    "peer: skipping {name:?}: larger than {} bytes",
+                    crate::chunk::MAX_FILE_SIZE
+                );
+                continue;
+            };
+            let n = meta.geometry.num_pieces() as usize;
+            files.insert(
+                name,
+                Local {
+                    meta: Arc::new(meta),
+                    file: Arc::new(file),
+                    have: Bitset::full(n),
+                    status: Status::Own,
+                    inflight: Vec::new(),
+                    holders: HashMap::new(),
+                    avail: Vec::new(),
+                },
+            );
+        }
+        fs::create_dir_all(partial)?;
+        for entry in fs::read_dir(partial)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(Store {
+            shared: shared.to_path_buf(),
+            partial: partial.to_path_buf(),
+            inner: Mutex::new(Inner {
+                files,
+                ..Inner::default()
+            }),
+            changed: Condvar::new(),
+            rng: Mutex::new(Rng::seeded()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The files found in `Shared/` at start, to offer to the tracker.
+    pub fn own_files(&self) -> Vec<Arc<FileMeta>> {
+        let inner = self.lock();
+        let own = inner.files.values().filter(|l| l.status == Status::Own);
+        own.map(|l| l.meta.clone()).collect()
+    }
+
+    /// The tracker refused to list our copy of `name`: stop serving it.
+    pub fn withdraw(&self, name: &str) {
+        if let Some(l) = self.lock().files.get_mut(name) {
+            l.status = Status::Withdrawn;
+        }
+    }
+
+    pub fn knows(&self, name: &str) -> bool {
+        self.lock().files.contains_key(name)
+    }
+
+    /// Starts downloading a file the tracker listed. An empty file is complete at once.
+    pub fn add_download(&self, meta: FileMeta) -> io::Result<()> {
+        let path = self.partial.join(&meta.name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        file.set_len(meta.geometry.size())?;
+        let n = meta.geometry.num_pieces() as usize;
+        let name = meta.name.clone();
+        let empty = n == 0;
+        {
+            let mut inner = self.lock();
+            if inner.files.contains_key(&name) {
+                return Ok(());
+            }
+            inner.files.insert(
+                name.clone(),
+                Local {
+                    meta: Arc::new(meta),
+                    file: Arc::new(file),
+                    have: Bitset::new(n),
+                    status: Status::Downloading,
+                    inflight: vec![0; n],
+                    holders: HashMap::new(),
+                    avail: vec![0; n],
+                },
+            );
+        }
+        if empty {
+            self.finalize(&name);
+        }
+        Ok(())
+    }
+
+    /// Names and piece counts of the files still downloading.
+    pub fn downloading(&self) -> Vec<(String, usize)> {
+        let inner = self.lock();
+        let names = inner
+            .files
+            .iter()
+            .filter(|(_, l)| l.status == Status::Downloading);
+        names.map(|(n, l)| (n.clone(), l.have.num_bits())).collect()
+    }
+
+    /// Whether some file has every piece verified but is not yet in `Shared/`: leaving now
+    /// would tell the tracker we hold a file that `Shared/` does not show.
+    pub fn finishing(&self) -> bool {
+        let inner = self.lock();
+        inner
+            .files
+            .values()
+            .any(|l| l.status == Status::Downloading && l.have.is_full())
+    }
+
+    /// Replaces what we know of who holds `name`, and returns the remotes that hold pieces we
+    /// lack and have no worker yet (they are counted as having one from now on).
+    pub fn set_holders(&self, name: &str, holders: Vec<(SocketAddr, Bitset)>) -> Vec<SocketAddr> {
+        let mut inner = self.lock();
+        let Some(local) = inner.files.get_mut(name) else {
+            return Vec::new();
+        };
+        if local.status != Status::Downloading {
+            return Vec::new();
+        }
+        let n = local.have.num_bits();
+        local.avail = vec![0; n];
+        local.holders.clear();
+        for (addr, pieces) in holders {
+            if pieces.num_bits() != n {
+                continue;
+            }
+            for p in pieces.iter_ones() {
+                local.avail[p] = local.avail[p].saturating_add(1);
+            }
+            local.holders.insert(addr, pieces);
+        }
+        let candidates: Vec<SocketAddr> = local.holders.keys().copied().collect();
+        self.changed.notify_all();
+        let now = Instant::now();
+        let mut start = Vec::new();
+        for addr in candidates {
+            let banned = inner.strikes.get(&addr).is_some_and(|&s| s >= MAX_STRIKES);
+            let waiting = inner.retry_at.get(&addr).is_some_and(|&t| t > now);
+            if !banned && !waiting && !inner.workers.contains(&addr) && inner.useful(addr) {
+                inner.workers.insert(addr);
+                start.push(addr);
+            }
+        }
+        start
+    }
+
+    /// The next piece to fetch from `remote`: the rarest piece it has that we lack and nobody
+    /// fetches yet, random among equally rare ones; failing that (the endgame), a piece
+    /// another worker is fetching, unless `mine` (this worker's queue) already has it.
+    pub fn pick(&self, remote: SocketAddr, mine: &[Job]) -> Option<Job> {
+        let salt = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64();
+        let mut inner = self.lock();
+        if inner.shutting_down
+            || inner
+                .strikes
+                .get(&remote)
+                .is_some_and(|&s| s >= MAX_STRIKES)
+        {
+            return None;
+        }
+        let mut best: Option<(u16, u64, &str, PieceIndex)> = None;
+        let mut spare: Option<(&str, PieceIndex)> = None;
+        for (name, local) in inner
+            .files
+            .iter()
+            .filter(|(_, l)| l.status == Status::Downloading)
+        {
+            let Some(theirs) = local.holders.get(&remote) else {
+                continue;
+            };
+            let n = local.have.num_bits();
+            let offset = (salt as usize) % n.max(1);
+            for i in 0..n {
+                let p = (i + offset) % n;
+                if local.have.get(p) || !theirs.get(p) {
+                    continue;
+                }
+                let piece = p as PieceIndex;
+                if local.inflight[p] == 0 {
+                    // Rank by rarity, then by a per-piece mix of the salt: random ties.
+                    let key = (local.avail[p], mix(salt, p as u64));
+                    if best.is_none_or(|(a, m, _, _)| key < (a, m)) {
+                        best = Some((key.0, key.1, name.as_str(), piece));
+                    }
+                } else if spare.is_none()
+                    && local.inflight[p] < MAX_DUPLICATES
+                    && !mine
+                        .iter()
+                        .any(|j| j.piece == piece && j.meta.name == *name)
+                {
+                    spare = Some((name.as_str(), piece));
+                }
+            }
+        }
+        let (name, piece) = best.map(|(_, _, n, p)| (n, p)).or(spare)?;
+        let name = name.to_string();
+        let local = inner.files.get_mut(&name)?;
+        local.inflight[piece as usize] += 1;
+        Some(Job {
+            meta: local.meta.clone(),
+            file: local.file.clone(),
+            piece,
+        })
+    }
+
+    /// Gives a job back unfinished (connection lost, remote refused).
+    pub fn release(&self, job: &Job) {
+        let mut inner = self.lock();
+        if let Some(local) = inner.files.get_mut(&job.meta.name) {
+            let slot = &mut local.inflight[job.piece as usize];
+            *slot = slot.saturating_sub(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The remote refused a piece it was listed as holding: don't ask it again until the
+    /// next refresh.
+    pub fn not_held(&self, remote: SocketAddr, job: &Job) {
+        let mut inner = self.lock();
+        if let Some(h) = inner
+            .files
+            .get_mut(&job.meta.name)
+            .and_then(|l| l.holders.get_mut(&remote))
+        {
+            h.clear(job.piece as usize);
+        }
+        drop(inner);
+        self.release(job);
+    }
+
+    /// Records a piece whose data matched its hash and has been written.
+    pub fn verified(&self, job: &Job) -> Verified {
+        let mut inner = self.lock();
+        let name = &job.meta.name;
+        let Some(local) = inner.files.get_mut(name) else {
+            return Verified::Duplicate;
+        };
+        let p = job.piece as usize;
+        local.inflight[p] = local.inflight[p].saturating_sub(1);
+        if local.status != Status::Downloading || !local.have.set(p) {
+            return Verified::Duplicate;
+        }
+        let done = local.have.is_full();
+        inner
+            .reports
+            .entry(name.clone())
+            .or_default()
+            .insert(job.piece);
+        self.changed.notify_all();
+        if done {
+            Verified::FileDone
+        } else {
+            Verified::Stored
+        }
+    }
+
+    /// Records a piece whose data did not match its hash; returns whether `remote` is now
+    /// banned.
+    pub fn corrupt(&self, remote: SocketAddr, job: &Job) -> bool {
+        let strikes = {
+            let mut inner = self.lock();
+            let s = inner.strikes.entry(remote).or_insert(0);
+            *s += 1;
+            *s
+        };
+        self.release(job);
+        strikes >= MAX_STRIKES
+    }
+
+    /// Whether this piece is already verified here (the data is not needed again).
+    pub fn has_piece(&self, job: &Job) -> bool {
+        let inner = self.lock();
+        inner
+            .files
+            .get(&job.meta.name)
+            .is_some_and(|l| l.have.get(job.piece as usize))
+    }
+
+    /// Checks the whole-file SHA-1 of a file whose pieces are all verified and moves it into
+    /// `Shared/`. A mismatch or a disk error marks the file failed.
+    pub fn finalize(&self, name: &str) {
+        let Some((meta, file)) = self
+            .lock()
+            .files
+            .get(name)
+            .map(|l| (l.meta.clone(), l.file.clone()))
+        else {
+            return;
+        };
+        let outcome = whole_file_sha1(&file, meta.geometry.size()).and_then(|sha| {
+            if sha != meta.sha1 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "whole-file SHA-1 mismatch",
+                ));
+            }
+            fs::rename(self.partial.join(name), self.shared.join(name))
+        });
+        let mut inner = self.lock();
+        if let Some(local) = inner.files.get_mut(name) {
+            match outcome {
+                Ok(()) => {
+                    local.status = Status::Complete;
+                    inner.reports.entry(name.to_string()).or_default();
+                }
+                Err(e) => {
+                    eprintln!("peer: cannot complete {name:?}: {e}");
+                    local.status = Status::Failed;
+                    let _ = fs::remove_file(self.partial.join(name));
+                }
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// A connection to `remote` failed: let it rest before the next try.
+    pub fn remote_failed(&self, remote: SocketAddr) {
+        self.lock()
+            .retry_at
+            .insert(remote, Instant::now() + RETRY_AFTER);
+    }
+
+    /// A worker for `remote` ended.
+    pub fn worker_done(&self, remote: SocketAddr) {
+        self.lock().workers.remove(&remote);
+    }
+
+    /// Waits up to `timeout` for a change, then says whether `remote` still has pieces we lack.
+    pub fn wait_for_work(&self, remote: SocketAddr, timeout: Duration) -> bool {
+        let inner = self.lock();
+        let (inner, _) = self
+            .changed
+            .wait_timeout(inner, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        !inner.shutting_down && inner.useful(remote)
+    }
+
+    /// Takes the verified pieces not yet reported, per file.
+    pub fn take_reports(&self) -> Vec<(String, Vec<PieceIndex>)> {
+        let mut inner = self.lock();
+        std::mem::take(&mut inner.reports)
+            .into_iter()
+            .map(|(name, pieces)| (name, pieces.into_iter().collect()))
+            .collect()
+    }
+
+    /// Sleeps until there is something to report or `timeout` passes.
+    pub fn wait_for_reports(&self, timeout: Duration) {
+        let inner = self.lock();
+        let _ = self
+            .changed
+            .wait_timeout_while(inner, timeout, |i| i.reports.is_empty() && !i.shutting_down);
+    }
+
+    /// Where the upload server may read the chunk run `[first, first + count)` of `name`:
+    /// the file, offset and length, provided every piece the run touches is verified here.
+    pub fn source(
+        &self,
+        name: &str,
+        first: u64,
+        count: u64,
+    ) -> Result<(Arc<File>, u64, usize), &'static str> {
+        let inner = self.lock();
+        let local = inner.files.get(name).ok_or("unknown_file")?;
+        if matches!(local.status, Status::Withdrawn | Status::Failed) {
+            return Err("unknown_file");
+        }
+        if count > MAX_GET_CHUNKS {
+            return Err("too_many_chunks");
+        }
+        let geometry = local.meta.geometry;
+        let (offset, len) = geometry
+            .chunk_run_span(first, count)
+            .ok_or("bad_chunk_range")?;
+        if !geometry
+            .pieces_of_chunk_run(first, count)
+            .all(|p| local.have.get(p as usize))
+        {
+            return Err("not_held");
+        }
+        Ok((local.file.clone(), offset, len))
+    }
+
+    /// Stops handing out work; waiting workers wake and end.
+    pub fn shut_down(&self) {
+        self.lock().shutting_down = true;
+        self.changed.notify_all();
+    }
+
+    /// The names of the files in `Shared/`: those we started with and those we completed.
+    pub fn shared_names(&self) -> Vec<String> {
+        let inner = self.lock();
+        let in_shared =
+            |l: &Local| matches!(l.status, Status::Own | Status::Withdrawn | Status::Complete);
+        inner
+            .files
+            .iter()
+            .filter(|(_, l)| in_shared(l))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Removes the partial files of downloads that did not complete, and the folder if empty.
+    pub fn discard_partials(&self) {
+        let names: Vec<String> = {
+            let inner = self.lock();
+            let partial = inner
+                .files
+                .iter()
+                .filter(|(_, l)| l.status == Status::Downloading);
+            partial.map(|(n, _)| n.clone()).collect()
+        };
+        for name in names {
+            let _ = fs::remove_file(self.partial.join(name));
+        }
+        let _ = fs::remove_dir(&self.partial);
+    }
+}
+
+impl Inner {
+    /// Whether `remote` holds some piece of a downloading file that we lack.
+    fn useful(&self, remote: SocketAddr) -> bool {
+        self.files
+            .values()
+            .filter(|l| l.status == Status::Downloading)
+            .any(|l| {
+                l.holders
+                    .get(&remote)
+                    .is_some_and(|theirs| theirs.iter_ones().any(|p| !l.have.get(p)))
+            })
+    }
+}
+
+/// A cheap per-piece scramble of `salt`, so that equally rare pieces are ordered at random.
+fn mix(salt: u64, p: u64) -> u64 {
+    let mut x = salt ^ p.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
+}
+
+/// Reads `file` once, front to back, computing its piece hashes and whole-file SHA-1.
+pub fn hash_file(name: &str, mut file: &File) -> io::Result<Option<FileMeta>> {
+    let size = file.metadata()?.len();
+    let Some(geometry) = Geometry::new(size) else {
+        return Ok(None);
+    };
+    let mut whole = sha1_smol::Sha1::new();
+    let mut piece_hashes = Vec::with_capacity(geometry.num_pieces() as usize);
+    let mut buf = vec![0; PIECE_SIZE as usize];
+    for p in 0..geometry.num_pieces() {
+        let (_, len) = geometry.piece_span(p).unwrap_or((0, 0));
+        file.read_exact(&mut buf[..len])?;
+        whole.update(&buf[..len]);
+        piece_hashes.push(crate::chunk::sha1(&buf[..len]));
+    }
+    Ok(Some(FileMeta {
+        name: name.to_string(),
+        geometry,
+        sha1: whole.digest().bytes(),
+        piece_hashes,
+    }))
+}
+
+fn whole_file_sha1(file: &File, size: u64) -> io::Result<Sha1Hash> {
+    let mut whole = sha1_smol::Sha1::new();
+    let mut buf = vec![0; 256 * 1024];
+    let mut offset = 0;
+    while offset < size {
+        let len = (size - offset).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..len], offset)?;
+        whole.update(&buf[..len]);
+        offset += len as u64;
+    }
+    Ok(whole.digest().bytes())
+}

@@ -1,0 +1,169 @@
+//! Reading and writing the line protocol on a byte stream: bounded lines, raw payloads.
+//!
+//! A line ends with `\n` (a `\r` before it is dropped) and holds at most [`MAX_LINE`] bytes.
+//! A longer line means the stream can no longer be trusted: the reader reports
+//! [`LineError::TooLong`] after discarding nothing more than the bound, and the caller closes
+//! the connection.
+
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+
+/// The longest line either side accepts, newline excluded.
+pub const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub enum LineError {
+    /// The stream ended cleanly before any byte of a new line.
+    Eof,
+    /// The line is longer than the bound; the stream is no longer in sync.
+    TooLong,
+    /// The line is not UTF-8; the stream is still in sync.
+    NotUtf8,
+    Io(io::Error),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::Eof => write!(f, "connection closed"),
+            LineError::TooLong => write!(f, "line longer than {MAX_LINE} bytes"),
+            LineError::NotUtf8 => write!(f, "line is not UTF-8"),
+            LineError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+impl From<io::Error> for LineError {
+    fn from(e: io::Error) -> LineError {
+        LineError::Io(e)
+    }
+}
+
+impl From<LineError> for io::Error {
+    fn from(e: LineError) -> io::Error {
+        match e {
+            LineError::Io(e) => e,
+            LineError::Eof => io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()),
+            other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+        }
+    }
+}
+
+/// Reads one line into `buf` (cleared first) and returns it without its ending.
+pub fn read_line<'a, R: BufRead>(r: &mut R, buf: &'a mut Vec<u8>) -> Result<&'a str, LineError> {
+    buf.clear();
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if avail.is_empty() {
+            if buf.is_empty() {
+                return Err(LineError::Eof);
+            }
+            return Err(LineError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the middle of a line",
+            )));
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > MAX_LINE + 2 {
+            return Err(LineError::TooLong);
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        if done {
+            break;
+        }
+    }
+    buf.pop();
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    if buf.len() > MAX_LINE {
+        return Err(LineError::TooLong);
+    }
+    std::str::from_utf8(buf).map_err(|_| LineError::NotUtf8)
+}
+
+/// Reads exactly `len` raw bytes that follow a header line.
+pub fn read_payload<R: Read>(r: &mut R, len: usize) -> io::Result<Vec<u8>> {
+    let mut data = vec![0; len];
+    r.read_exact(&mut data)?;
+    Ok(data)
+}
+
+/// Writes `line` and a newline.
+pub fn write_line<W: Write>(w: &mut W, line: &str) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    w.write_all(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufReader;
+
+    /// A reader that hands out one byte per read, like a peer writing byte by byte.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn lines_split_into_single_bytes_or_crlf_parse_the_same() {
+        let input = b"PING\r\nFILES\n\nGET a 0 1\n";
+        let mut r = BufReader::new(Trickle(input));
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        loop {
+            match read_line(&mut r, &mut buf) {
+                Ok(l) => got.push(l.to_string()),
+                Err(LineError::Eof) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, ["PING", "FILES", "", "GET a 0 1"]);
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_without_reading_it_all() {
+        let input = vec![b'x'; MAX_LINE * 4];
+        let mut r = BufReader::new(&input[..]);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line(&mut r, &mut buf),
+            Err(LineError::TooLong)
+        ));
+        assert!(buf.len() <= MAX_LINE + 2 + 8192);
+    }
+
+    #[test]
+    fn non_utf8_is_reported_and_the_next_line_still_reads() {
+        let mut r = BufReader::new(&b"\xff\xfe\nPING\n"[..]);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line(&mut r, &mut buf),
+            Err(LineError::NotUtf8)
+        ));
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), "PING");
+    }
+}
