@@ -1,0 +1,122 @@
+//! The command line: usage errors exit 2, run-time failures exit 1 with one clear line, and
+//! nothing reaches stdout but what the grading contract names.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+fn run(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run p2p")
+}
+
+#[test]
+fn wrong_arguments_print_usage_to_stderr_and_exit_2() {
+    let dir = TempDir::new("usage");
+    for args in [
+        &[][..],
+        &["bogus"],
+        &["tracker", "extra"],
+        &["peer"],
+        &["peer", "127.0.0.1", "4000"],
+        &["peer", "127.0.0.1", "abc", "1"],
+        &["peer", "127.0.0.1", "70000", "1"],
+        &["peer", "127.0.0.1", "4000", "-1"],
+        &["peer", "127.0.0.1", "4000", "soon"],
+        &["peer", "127.0.0.1", "4000", "1", "extra"],
+    ] {
+        let out = run(args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("usage:"), "{args:?}: {err}");
+    }
+    assert!(
+        fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "a usage error wrote files"
+    );
+}
+
+#[test]
+fn help_goes_to_stdout_and_exits_0() {
+    let dir = TempDir::new("help");
+    let out = run(&["--help"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("p2p peer IP PORT MIN_ALIVE"));
+}
+
+#[test]
+fn the_scripts_pass_usage_errors_through() {
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = TempDir::new("script-usage");
+    fs::create_dir_all(dir.path().join("target/release")).unwrap();
+    fs::copy(project.join("peer.sh"), dir.path().join("peer.sh")).unwrap();
+    std::os::unix::fs::symlink(BIN, dir.path().join("target/release/p2p")).unwrap();
+    let out = Command::new("sh")
+        .arg("peer.sh")
+        .arg("127.0.0.1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+fn dead_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_tracker_is_one_line_and_exit_1() {
+    let root = TempDir::new("no-tracker");
+    let spec = peer_folder(root.path(), "p", Some(("f", content(1, 100))));
+    let out = run(
+        &["peer", "127.0.0.1", &dead_port().to_string(), "1"],
+        &spec.dir,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tracker"), "{err}");
+    assert_eq!(entries(&spec.dir.join("Shared")), ["f"], "Shared/ changed");
+}
+
+#[test]
+fn a_missing_shared_folder_is_one_line_and_exit_1() {
+    let root = TempDir::new("no-shared");
+    let logs = root.path();
+    let (mut tracker, port) = start_tracker(&root.path().join("tracker"), logs);
+    let empty = root.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let out = run(&["peer", "127.0.0.1", &port.to_string(), "1"], &empty);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Shared"), "{err}");
+    assert_eq!(tracker.stdout(), "", "the tracker saw no peer");
+    tracker.kill();
+}
+
+#[test]
+fn the_tracker_writes_its_port_and_nothing_else_to_stdout() {
+    let root = TempDir::new("port");
+    let (mut tracker, port) = start_tracker(root.path(), root.path());
+    assert_ne!(port, 0);
+    assert_eq!(
+        fs::read_to_string(root.path().join("port.txt")).unwrap(),
+        format!("{port}\n")
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert_eq!(tracker.stdout(), "");
+    tracker.kill();
+}

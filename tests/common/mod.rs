@@ -1,0 +1,426 @@
+//! Shared test harness: temporary folders, child processes killed on drop, bounded waits,
+//! deterministic file contents, and a strict parser of the grading output.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_p2p");
+
+/// A folder under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path =
+            std::env::temp_dir().join(format!("p2p-test-{tag}-{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process whose stdout and stderr go to files; killed on drop.
+pub struct Proc {
+    child: Child,
+    pub out: PathBuf,
+    pub err: PathBuf,
+    pub started: Instant,
+    status: Option<(ExitStatus, Instant)>,
+}
+
+impl Proc {
+    /// Runs `program args` in `dir`, with output files `<logs>/<name>.out` and `.err`.
+    pub fn spawn(program: &str, args: &[&str], dir: &Path, logs: &Path, name: &str) -> Proc {
+        let out = logs.join(format!("{name}.out"));
+        let err = logs.join(format!("{name}.err"));
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).expect("stdout file"))
+            .stderr(fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        Proc {
+            child,
+            out,
+            err,
+            started: Instant::now(),
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, if the process has exited (remembering when it was first seen).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none()
+            && let Ok(Some(s)) = self.child.try_wait()
+        {
+            self.status = Some((s, Instant::now()));
+        }
+        self.status.map(|(s, _)| s)
+    }
+
+    /// Waits up to `limit` for the process to exit; panics with its stderr if it does not.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        if !wait_until(limit, || self.try_status().is_some()) {
+            panic!(
+                "process did not exit within {limit:?}; stderr: {}",
+                self.stderr()
+            );
+        }
+        self.try_status().expect("status")
+    }
+
+    /// How long the process lived, as seen from here (an upper bound of its own view).
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.status.map(|(_, at)| at - self.started)
+    }
+
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Bytes that depend only on `seed` and `len`.
+pub fn content(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Starts the grading tracker in `dir` and returns it with its port (read from port.txt).
+pub fn start_tracker(dir: &Path, logs: &Path) -> (Proc, u16) {
+    fs::create_dir_all(dir).expect("tracker dir");
+    let tracker = Proc::spawn(BIN, &["tracker"], dir, logs, "tracker");
+    let port_file = dir.join("port.txt");
+    let mut port = None;
+    let found = wait_until(Duration::from_secs(10), || {
+        port = fs::read_to_string(&port_file).ok().and_then(|s| {
+            let digits = s.strip_suffix('\n')?;
+            digits.parse::<u16>().ok()
+        });
+        port.is_some()
+    });
+    assert!(found, "tracker wrote no valid port.txt");
+    (tracker, port.expect("port"))
+}
+
+/// One peer of a test swarm: its folder and the file it starts with.
+pub struct PeerSpec {
+    pub dir: PathBuf,
+    pub file: Option<(String, Vec<u8>)>,
+}
+
+/// Makes `<root>/<tag>/Shared` holding `file`.
+pub fn peer_folder(root: &Path, tag: &str, file: Option<(&str, Vec<u8>)>) -> PeerSpec {
+    let dir = root.join(tag);
+    fs::create_dir_all(dir.join("Shared")).expect("Shared");
+    let file = file.map(|(name, data)| {
+        fs::write(dir.join("Shared").join(name), &data).expect("write shared file");
+        (name.to_string(), data)
+    });
+    PeerSpec { dir, file }
+}
+
+pub fn start_peer(spec: &PeerSpec, port: u16, alive: &str, logs: &Path, name: &str) -> Proc {
+    let port = port.to_string();
+    Proc::spawn(
+        BIN,
+        &["peer", "127.0.0.1", &port, alive],
+        &spec.dir,
+        logs,
+        name,
+    )
+}
+
+/// The tracker's stdout, parsed strictly: every line must match a grading format.
+#[derive(Debug, Default)]
+pub struct TrackerLog {
+    /// Peer id -> offered (name, chunks), in CONNECT order.
+    pub connects: Vec<(u64, Vec<(String, u64)>)>,
+    /// (peer, file) -> 1-based chunk numbers, in print order, and the total each line named.
+    pub acquired: BTreeMap<(u64, String), Vec<(u64, u64)>>,
+    /// Peer id -> received names, in DISCONNECT order.
+    pub disconnects: Vec<(u64, Vec<String>)>,
+    /// Per peer, the index of its DISCONNECT among all lines, and of its last ACQUIRED.
+    pub disconnect_line: BTreeMap<u64, usize>,
+    pub last_acquired_line: BTreeMap<u64, usize>,
+}
+
+fn list_lines<'a>(lines: &[&'a str], at: &mut usize, id: u64, count: usize) -> Vec<&'a str> {
+    let prefix = format!("{id}    ");
+    (0..count)
+        .map(|_| {
+            let line = lines
+                .get(*at)
+                .unwrap_or_else(|| panic!("block of peer {id} cut short"));
+            *at += 1;
+            line.strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("line {line:?} should start with {prefix:?}"))
+        })
+        .collect()
+}
+
+fn header(line: &str, what: &str) -> Option<(u64, usize)> {
+    let rest = line.strip_prefix("PEER ")?;
+    let (id, rest) = rest.split_once(' ')?;
+    let count = rest.strip_prefix(what)?;
+    let id = id
+        .parse()
+        .ok()
+        .filter(|_| id.bytes().all(|b| b.is_ascii_digit()))?;
+    let count = count
+        .parse()
+        .ok()
+        .filter(|_| count.bytes().all(|b| b.is_ascii_digit()))?;
+    Some((id, count))
+}
+
+pub fn parse_tracker(text: &str) -> TrackerLog {
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "tracker output ends mid-line"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let mut log = TrackerLog::default();
+    let mut at = 0;
+    while at < lines.len() {
+        let line = lines[at];
+        at += 1;
+        if let Some((id, n)) = header(line, "CONNECT: OFFERS ") {
+            let files = list_lines(&lines, &mut at, id, n)
+                .into_iter()
+                .map(|l| {
+                    let (name, chunks) = l.rsplit_once(' ').expect("NAME CHUNKS");
+                    (name.to_string(), chunks.parse().expect("chunk count"))
+                })
+                .collect();
+            log.connects.push((id, files));
+        } else if let Some((id, n)) = header(line, "DISCONNECT: RECEIVED ") {
+            let names = list_lines(&lines, &mut at, id, n)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            log.disconnects.push((id, names));
+            log.disconnect_line.insert(id, at);
+        } else if let Some(rest) = line.strip_prefix("PEER ") {
+            let (id, rest) = rest.split_once(' ').expect("PEER N ...");
+            let rest = rest
+                .strip_prefix("ACQUIRED: CHUNK ")
+                .unwrap_or_else(|| panic!("tracker line matches no format: {line:?}"));
+            let (frac, name) = rest.split_once(' ').expect("X/N NAME");
+            let (x, total) = frac.split_once('/').expect("X/N");
+            let id: u64 = id.parse().expect("peer id");
+            let pair = (x.parse().expect("X"), total.parse().expect("N"));
+            log.acquired
+                .entry((id, name.to_string()))
+                .or_default()
+                .push(pair);
+            log.last_acquired_line.insert(id, at);
+        } else {
+            panic!("tracker line matches no format: {line:?}");
+        }
+    }
+    log
+}
+
+/// A peer's stdout: exactly one SHUTDOWN block. Returns (id, names).
+pub fn parse_shutdown(text: &str) -> (u64, Vec<String>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines
+        .first()
+        .unwrap_or_else(|| panic!("peer printed nothing"));
+    let (id, n) =
+        header(first, "SHUTDOWN: HAS ").unwrap_or_else(|| panic!("bad SHUTDOWN line {first:?}"));
+    let mut at = 1;
+    let names = list_lines(&lines, &mut at, id, n)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        at,
+        lines.len(),
+        "peer printed more than its SHUTDOWN block: {text:?}"
+    );
+    assert!(text.ends_with('\n'));
+    (id, names)
+}
+
+/// Lists a folder's entry names, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+pub fn chunks_of(len: usize) -> u64 {
+    (len as u64).div_ceil(512)
+}
+
+/// Checks a swarm in which every peer met every other: every file everywhere, byte for
+/// byte; the tracker's and every peer's output exact and consistent. `peers[i]` ran as
+/// `procs[i]` with MIN_ALIVE `alive`.
+pub fn check_complete_swarm(
+    peers: &[PeerSpec],
+    procs: &mut [Proc],
+    tracker_out: &str,
+    alive: Duration,
+) {
+    let log = parse_tracker(tracker_out);
+    let all: BTreeMap<&str, &[u8]> = peers
+        .iter()
+        .filter_map(|p| p.file.as_ref())
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let all_names: Vec<String> = all.keys().map(|s| s.to_string()).collect();
+    assert_eq!(log.connects.len(), peers.len(), "one CONNECT per peer");
+    let ids: Vec<u64> = log.connects.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        (0..peers.len() as u64).collect::<Vec<_>>(),
+        "ids 0.. in connection order"
+    );
+    for (spec, proc) in peers.iter().zip(procs.iter_mut()) {
+        let status = proc.wait(Duration::from_secs(60));
+        assert!(status.success(), "peer failed: {}", proc.stderr());
+        let lived = proc.lifetime().expect("exited");
+        assert!(lived >= alive, "peer lived {lived:?} < MIN_ALIVE {alive:?}");
+        let (id, has) = parse_shutdown(&proc.stdout());
+        // Its CONNECT lists exactly its own file, with the right chunk count.
+        let (_, offered) = log
+            .connects
+            .iter()
+            .find(|(i, _)| *i == id)
+            .expect("CONNECT for SHUTDOWN id");
+        let expected: Vec<(String, u64)> = spec
+            .file
+            .iter()
+            .map(|(n, d)| (n.clone(), chunks_of(d.len())))
+            .collect();
+        assert_eq!(offered, &expected, "CONNECT of peer {id}");
+        assert_eq!(has, all_names, "SHUTDOWN of peer {id}");
+        // RECEIVED: every file but its own, each chunk ACQUIRED exactly once, in range.
+        let own: Vec<&String> = spec.file.iter().map(|(n, _)| n).collect();
+        let received: Vec<String> = all_names
+            .iter()
+            .filter(|n| !own.contains(n))
+            .cloned()
+            .collect();
+        let (_, got) = log
+            .disconnects
+            .iter()
+            .find(|(i, _)| *i == id)
+            .expect("DISCONNECT");
+        assert_eq!(got, &received, "DISCONNECT of peer {id}");
+        for name in &all_names {
+            let total = chunks_of(all[name.as_str()].len());
+            let lines = log
+                .acquired
+                .get(&(id, name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            if own.contains(&name) {
+                assert!(lines.is_empty(), "peer {id} ACQUIRED its own file {name}");
+                continue;
+            }
+            let mut xs: Vec<u64> = lines
+                .iter()
+                .map(|&(x, t)| {
+                    assert_eq!(t, total, "total chunks of {name}");
+                    x
+                })
+                .collect();
+            xs.sort_unstable();
+            assert_eq!(
+                xs,
+                (1..=total).collect::<Vec<_>>(),
+                "peer {id} chunks of {name}"
+            );
+        }
+        if let Some(&last) = log.last_acquired_line.get(&id) {
+            assert!(
+                last < log.disconnect_line[&id],
+                "peer {id} ACQUIRED after DISCONNECT"
+            );
+        }
+        // Shared/ holds exactly every file, byte for byte, and nothing partial is left.
+        let shared = spec.dir.join("Shared");
+        assert_eq!(entries(&shared), all_names, "Shared/ of peer {id}");
+        for (name, data) in &all {
+            let got = fs::read(shared.join(name)).expect("read copy");
+            assert!(got == *data, "peer {id}: {name} differs");
+        }
+        assert_eq!(
+            entries(&spec.dir),
+            ["Shared"],
+            "peer {id} left files beside Shared/"
+        );
+    }
+    let set: BTreeSet<u64> = log.disconnects.iter().map(|(i, _)| *i).collect();
+    assert_eq!(set.len(), peers.len(), "one DISCONNECT per peer");
+}
