@@ -17,16 +17,9 @@ fn a_peer_joining_a_living_swarm_gets_every_file_and_gives_its_own() {
     let root = TempDir::new("late");
     let logs = root.path();
     let (mut tracker, port) = start_tracker(&root.path().join("tracker"), logs);
-    let early = [
-        peer_folder(root.path(), "a", Some(("a.bin", content(1, 300_000)))),
-        peer_folder(root.path(), "b", Some(("b.bin", content(2, 1025)))),
-    ];
     // The early peers stay at least 6 s, long enough for the late one to arrive.
-    let mut procs: Vec<Proc> = early
-        .iter()
-        .enumerate()
-        .map(|(i, s)| start_peer(s, port, "6", logs, &format!("early{i}")))
-        .collect();
+    let early_files = [("a.bin", 300_000), ("b.bin", 1025)];
+    let (early, mut procs) = start_peers(root.path(), "early", &early_files, 1, port, "6");
     // Step 1: the early peers have traded their files (every chunk of both is ACQUIRED).
     let traded = wait_until(LIMIT, || {
         let log = parse_tracker_prefix(&tracker.stdout());
@@ -74,15 +67,14 @@ fn a_peer_joining_after_everyone_left_leaves_alone_with_its_own_file() {
     let root = TempDir::new("alone");
     let logs = root.path();
     let (mut tracker, port) = start_tracker(&root.path().join("tracker"), logs);
-    let first = [
-        peer_folder(root.path(), "a", Some(("a.txt", content(1, 600)))),
-        peer_folder(root.path(), "b", Some(("b.txt", content(2, 10)))),
-    ];
-    let mut procs: Vec<Proc> = first
-        .iter()
-        .enumerate()
-        .map(|(i, s)| start_peer(s, port, "1", logs, &format!("first{i}")))
-        .collect();
+    let (_, mut procs) = start_peers(
+        root.path(),
+        "first",
+        &[("a.txt", 600), ("b.txt", 10)],
+        1,
+        port,
+        "1",
+    );
     for p in &mut procs {
         assert!(p.wait(LIMIT).success(), "{}", p.stderr());
     }

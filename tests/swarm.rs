@@ -14,22 +14,7 @@ fn swarm(tag: &str, files: &[(&str, usize)], alive: u64) {
     let root = TempDir::new(tag);
     let logs = root.path();
     let (mut tracker, port) = start_tracker(&root.path().join("tracker"), logs);
-    let specs: Vec<PeerSpec> = files
-        .iter()
-        .enumerate()
-        .map(|(i, (name, size))| {
-            peer_folder(
-                root.path(),
-                &format!("peer{i}"),
-                Some((name, content(i as u64 + 1, *size))),
-            )
-        })
-        .collect();
-    let mut procs: Vec<Proc> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| start_peer(s, port, &alive.to_string(), logs, &format!("peer{i}")))
-        .collect();
+    let (specs, mut procs) = start_peers(root.path(), "peer", files, 1, port, &alive.to_string());
     for p in &mut procs {
         p.wait(LIMIT);
     }

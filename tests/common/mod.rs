@@ -193,6 +193,32 @@ pub fn start_peer(spec: &PeerSpec, port: u16, alive: &str, logs: &Path, name: &s
     )
 }
 
+/// Makes one folder per `(name, size)` under `root` (peer `tag0`, `tag1`, ...), the file's
+/// bytes seeded by `seed + i`, and starts a peer in each with MIN_ALIVE `alive`.
+pub fn start_peers(
+    root: &Path,
+    tag: &str,
+    files: &[(&str, usize)],
+    seed: u64,
+    port: u16,
+    alive: &str,
+) -> (Vec<PeerSpec>, Vec<Proc>) {
+    let specs: Vec<PeerSpec> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (name, size))| {
+            let data = content(seed + i as u64, *size);
+            peer_folder(root, &format!("{tag}{i}"), Some((name, data)))
+        })
+        .collect();
+    let procs = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| start_peer(s, port, alive, root, &format!("{tag}{i}")))
+        .collect();
+    (specs, procs)
+}
+
 /// The tracker's stdout, parsed strictly: every line must match a grading format.
 #[derive(Debug, Default)]
 pub struct TrackerLog {
