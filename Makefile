@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OFFLINE = --offline --locked
 
-.PHONY: all build test demo swarm clean
+.PHONY: all build test demo swarm bench bench-scale bench-quick clean
 
 all: build
 
@@ -23,6 +23,18 @@ ALIVE ?= 1
 swarm: build
 	/usr/bin/time -f 'wall %e s, peak RSS of the largest process %M KiB' \
 		sh tests/sh/swarm.sh -n $(PEERS) -s $(SIZE) -a $(ALIVE)
+
+# The benchmark (tests/bench/swarm.rs): a real swarm beside this machine's floor.
+# make bench BENCH_ARGS="-n 8 --mib 256"
+BENCH_ARGS ?=
+bench:
+	$(CARGO) bench $(OFFLINE) --bench swarm -- $(BENCH_ARGS)
+
+bench-scale:
+	$(CARGO) bench $(OFFLINE) --bench swarm -- --scale
+
+bench-quick:
+	$(CARGO) bench $(OFFLINE) --bench swarm -- --quick
 
 clean:
 	$(CARGO) clean
