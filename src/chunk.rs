@@ -142,6 +142,11 @@ impl Bitset {
         self.len
     }
 
+    /// The bits, 64 to a word, bit `i` at bit `i % 64` of word `i / 64`.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// Whether no bit is set.
     pub fn is_clear(&self) -> bool {
         self.words.iter().all(|&w| w == 0)

@@ -55,7 +55,9 @@ impl Link {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let mut link = Link {
-            reader: BufReader::with_capacity(256 * 1024, stream.try_clone()?),
+            // Smaller than a piece, so BufReader reads most of a payload straight into the
+            // caller's buffer instead of copying it through its own.
+            reader: BufReader::with_capacity(16 * 1024, stream.try_clone()?),
             writer: BufWriter::with_capacity(64 * 1024, stream),
             buf: Vec::new(),
         };

@@ -17,6 +17,7 @@ pub fn connect_block(id: u64, files: &[(&str, u64)]) -> String {
 }
 
 /// One `PEER N ACQUIRED: CHUNK X/TOTAL NAME` line per chunk, `X` 1-based, appended to `out`.
+/// The tracker prints millions of these: only the chunk number is formatted per line.
 pub fn acquired_lines(
     out: &mut String,
     id: u64,
@@ -24,9 +25,29 @@ pub fn acquired_lines(
     total: u64,
     chunks: std::ops::Range<u64>,
 ) {
+    let head = format!("PEER {id} ACQUIRED: CHUNK ");
+    let tail = format!("/{total} {name}\n");
+    out.reserve((head.len() + tail.len() + 8) * (chunks.end - chunks.start) as usize);
     for c in chunks {
-        let _ = writeln!(out, "PEER {id} ACQUIRED: CHUNK {}/{total} {name}", c + 1);
+        out.push_str(&head);
+        push_decimal(out, c + 1);
+        out.push_str(&tail);
     }
+}
+
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// `PEER N DISCONNECT: RECEIVED K` and one `N    NAME` line per downloaded file.

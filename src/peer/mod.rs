@@ -22,6 +22,8 @@ use store::Store;
 const PARTIAL_DIR: &str = ".p2p-partial";
 /// How often the holder lists are refreshed while downloading.
 const REFRESH: Duration = Duration::from_millis(200);
+/// How long verified pieces gather before they are reported together.
+const REPORT_BATCH: Duration = Duration::from_millis(10);
 /// The longest pause between two requests to the tracker (its heartbeat deadline is 5 s).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long to wait for the tracker to connect or answer.
@@ -89,19 +91,28 @@ struct Swarm {
 impl Swarm {
     /// Reports, refreshes and waits in turn until the tracker lets this peer leave.
     fn run(&mut self, started: Instant, min_alive: Duration) -> Result<(), LinkError> {
+        let mut asked_to_leave: Option<Instant> = None;
         loop {
             self.report()?;
             self.refresh()?;
             let downloading = !self.store.downloading().is_empty();
-            let alive = started.elapsed();
-            if alive >= min_alive && !self.store.finishing() {
-                match self.link.call(&Request::Leave)?.first().map(String::as_str) {
-                    Some("BYE") => return Ok(()),
-                    _ if downloading => self.store.wait_for_reports(REFRESH / 2),
-                    _ => thread::sleep(REFRESH / 2),
+            // While downloading, ask to leave only now and then: the tracker says yes only
+            // if the files still missing here are nowhere else (their holders died).
+            let may_ask = !downloading || asked_to_leave.is_none_or(|t| t.elapsed() >= REFRESH);
+            if started.elapsed() >= min_alive && !self.store.finishing() && may_ask {
+                asked_to_leave = Some(Instant::now());
+                if self.link.call(&Request::Leave)?.first().map(String::as_str) == Some("BYE") {
+                    return Ok(());
                 }
-            } else if downloading {
+                if !downloading {
+                    thread::sleep(REFRESH / 2);
+                    continue;
+                }
+            }
+            if downloading || self.store.finishing() {
+                // Report verified pieces in batches rather than one line each.
                 self.store.wait_for_reports(REFRESH / 2);
+                thread::sleep(REPORT_BATCH);
             } else {
                 // Complete for now: sleep until the swarm changes or it is time to leave,
                 // but not so fast that every report elsewhere wakes us at once.

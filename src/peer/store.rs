@@ -44,12 +44,46 @@ struct Local {
     file: Arc<File>,
     have: Bitset,
     status: Status,
-    /// Workers fetching each piece now.
+    /// Workers fetching each piece now, and the pieces where that is not zero.
     inflight: Vec<u8>,
+    busy: Bitset,
     /// What each remote holder has, as of the last refresh.
     holders: HashMap<SocketAddr, Bitset>,
     /// How many holders have each piece.
     avail: Vec<u16>,
+    /// No missing piece is rarer than this (as of the last refresh; pieces only go away).
+    rarest: u16,
+}
+
+impl Local {
+    fn new(meta: FileMeta, file: File, have: Bitset, status: Status) -> Local {
+        let n = have.num_bits();
+        Local {
+            meta: Arc::new(meta),
+            file: Arc::new(file),
+            have,
+            status,
+            inflight: vec![0; n],
+            busy: Bitset::new(n),
+            holders: HashMap::new(),
+            avail: vec![0; n],
+            rarest: 1,
+        }
+    }
+
+    /// One more worker fetches piece `p`.
+    fn take(&mut self, p: usize) {
+        self.inflight[p] = self.inflight[p].saturating_add(1);
+        self.busy.set(p);
+    }
+
+    /// One worker fewer fetches piece `p`.
+    fn untake(&mut self, p: usize) {
+        self.inflight[p] = self.inflight[p].saturating_sub(1);
+        if self.inflight[p] == 0 {
+            self.busy.clear(p);
+        }
+    }
 }
 
 /// One piece for one worker to fetch.
@@ -125,19 +159,8 @@ impl Store {
                 );
                 continue;
             };
-            let n = meta.geometry.num_pieces() as usize;
-            files.insert(
-                name,
-                Local {
-                    meta: Arc::new(meta),
-                    file: Arc::new(file),
-                    have: Bitset::full(n),
-                    status: Status::Own,
-                    inflight: Vec::new(),
-                    holders: HashMap::new(),
-                    avail: Vec::new(),
-                },
-            );
+            let have = Bitset::full(meta.geometry.num_pieces() as usize);
+            files.insert(name, Local::new(meta, file, have, Status::Own));
         }
         fs::create_dir_all(partial)?;
         for entry in fs::read_dir(partial)? {
@@ -198,18 +221,8 @@ impl Store {
             if inner.files.contains_key(&name) {
                 return Ok(());
             }
-            inner.files.insert(
-                name.clone(),
-                Local {
-                    meta: Arc::new(meta),
-                    file: Arc::new(file),
-                    have: Bitset::new(n),
-                    status: Status::Downloading,
-                    inflight: vec![0; n],
-                    holders: HashMap::new(),
-                    avail: vec![0; n],
-                },
-            );
+            let local = Local::new(meta, file, Bitset::new(n), Status::Downloading);
+            inner.files.insert(name.clone(), local);
         }
         if empty {
             self.finalize(&name);
@@ -259,6 +272,8 @@ impl Store {
             }
             local.holders.insert(addr, pieces);
         }
+        let missing = (0..n).filter(|&p| !local.have.get(p) && local.avail[p] > 0);
+        local.rarest = missing.map(|p| local.avail[p]).min().unwrap_or(1);
         let candidates: Vec<SocketAddr> = local.holders.keys().copied().collect();
         self.changed.notify_all();
         let now = Instant::now();
@@ -284,56 +299,57 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .next_u64();
         let mut inner = self.lock();
-        if inner.shutting_down
-            || inner
-                .strikes
-                .get(&remote)
-                .is_some_and(|&s| s >= MAX_STRIKES)
-        {
+        let banned = inner
+            .strikes
+            .get(&remote)
+            .is_some_and(|&s| s >= MAX_STRIKES);
+        if inner.shutting_down || banned {
             return None;
         }
-        let mut best: Option<(u16, u64, &str, PieceIndex)> = None;
-        let mut spare: Option<(&str, PieceIndex)> = None;
-        for (name, local) in inner
+        let mut files: Vec<(&String, &Local)> = inner
             .files
             .iter()
-            .filter(|(_, l)| l.status == Status::Downloading)
-        {
-            let Some(theirs) = local.holders.get(&remote) else {
-                continue;
-            };
-            let n = local.have.num_bits();
-            let offset = (salt as usize) % n.max(1);
-            for i in 0..n {
-                let p = (i + offset) % n;
-                if local.have.get(p) || !theirs.get(p) {
-                    continue;
-                }
-                let piece = p as PieceIndex;
-                if local.inflight[p] == 0 {
-                    // Rank by rarity, then by a per-piece mix of the salt: random ties.
-                    let key = (local.avail[p], mix(salt, p as u64));
-                    if best.is_none_or(|(a, m, _, _)| key < (a, m)) {
-                        best = Some((key.0, key.1, name.as_str(), piece));
+            .filter(|(_, l)| l.status == Status::Downloading && l.holders.contains_key(&remote))
+            .collect();
+        let turn = salt as usize % files.len().max(1);
+        files.rotate_left(turn);
+        let mut best: Option<(u16, &str, usize)> = None;
+        'files: for &(name, local) in &files {
+            let theirs = &local.holders[&remote];
+            for p in candidates(theirs, &local.have, &local.busy, false, salt) {
+                let avail = local.avail[p];
+                if best.is_none_or(|(b, _, _)| avail < b) {
+                    best = Some((avail, name, p));
+                    if avail <= 1 {
+                        break 'files;
                     }
-                } else if spare.is_none()
-                    && local.inflight[p] < MAX_DUPLICATES
-                    && !mine
-                        .iter()
-                        .any(|j| j.piece == piece && j.meta.name == *name)
-                {
-                    spare = Some((name.as_str(), piece));
+                    if avail <= local.rarest {
+                        continue 'files;
+                    }
                 }
             }
         }
-        let (name, piece) = best.map(|(_, _, n, p)| (n, p)).or(spare)?;
+        let choice = best.map(|(_, name, p)| (name, p)).or_else(|| {
+            files.iter().find_map(|&(name, local)| {
+                let theirs = &local.holders[&remote];
+                let mut spare = candidates(theirs, &local.have, &local.busy, true, salt);
+                let queued = |p: usize| {
+                    mine.iter()
+                        .any(|j| j.piece as usize == p && j.meta.name == *name)
+                };
+                spare
+                    .find(|&p| local.inflight[p] < MAX_DUPLICATES && !queued(p))
+                    .map(|p| (name.as_str(), p))
+            })
+        });
+        let (name, p) = choice?;
         let name = name.to_string();
         let local = inner.files.get_mut(&name)?;
-        local.inflight[piece as usize] += 1;
+        local.take(p);
         Some(Job {
             meta: local.meta.clone(),
             file: local.file.clone(),
-            piece,
+            piece: p as PieceIndex,
         })
     }
 
@@ -341,8 +357,7 @@ impl Store {
     pub fn release(&self, job: &Job) {
         let mut inner = self.lock();
         if let Some(local) = inner.files.get_mut(&job.meta.name) {
-            let slot = &mut local.inflight[job.piece as usize];
-            *slot = slot.saturating_sub(1);
+            local.untake(job.piece as usize);
         }
         self.changed.notify_all();
     }
@@ -370,7 +385,7 @@ impl Store {
             return Verified::Duplicate;
         };
         let p = job.piece as usize;
-        local.inflight[p] = local.inflight[p].saturating_sub(1);
+        local.untake(p);
         if local.status != Status::Downloading || !local.have.set(p) {
             return Verified::Duplicate;
         }
@@ -565,12 +580,33 @@ impl Inner {
     }
 }
 
-/// A cheap per-piece scramble of `salt`, so that equally rare pieces are ordered at random.
-fn mix(salt: u64, p: u64) -> u64 {
-    let mut x = salt ^ p.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^ (x >> 33)
+/// The pieces `theirs` has, `have` lacks, and that are `busy` or not as asked, visited 64 at
+/// a time from a word and a bit offset that `salt` picks, so that peers asking at once are
+/// handed different pieces.
+fn candidates<'a>(
+    theirs: &'a Bitset,
+    have: &'a Bitset,
+    busy: &'a Bitset,
+    want_busy: bool,
+    salt: u64,
+) -> impl Iterator<Item = usize> + 'a {
+    let n = theirs.words().len();
+    let start = salt as usize % n.max(1);
+    let turn = (salt >> 32) as u32 % 64;
+    (0..n).flat_map(move |i| {
+        let w = (start + i) % n;
+        let b = busy.words()[w];
+        let mut bits = theirs.words()[w] & !have.words()[w] & if want_busy { b } else { !b };
+        bits = bits.rotate_right(turn);
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let bit = bits.trailing_zeros();
+            bits &= bits - 1;
+            Some(w * 64 + ((bit + turn) % 64) as usize)
+        })
+    })
 }
 
 /// Reads `file` once, front to back, computing its piece hashes and whole-file SHA-1.

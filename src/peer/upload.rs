@@ -44,7 +44,9 @@ fn serve(stream: TcpStream, store: &Store) {
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let mut writer = BufWriter::with_capacity(256 * 1024, stream);
+    // A full piece (64 KiB) is at least the buffer's size, so BufWriter sends it straight from
+    // `data` after the header instead of copying it first.
+    let mut writer = BufWriter::with_capacity(crate::chunk::PIECE_SIZE as usize, stream);
     let mut line = Vec::new();
     let mut data = Vec::new();
     let mut greeted = false;
