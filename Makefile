@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OFFLINE = --offline --locked
 
-.PHONY: all build test demo swarm bench bench-scale bench-quick clean
+.PHONY: all build test demo swarm bench bench-scale bench-tracker bench-quick clean
 
 all: build
 
@@ -32,6 +32,9 @@ bench:
 
 bench-scale:
 	$(CARGO) bench $(OFFLINE) --bench swarm -- --scale
+
+bench-tracker:
+	$(CARGO) bench $(OFFLINE) --bench swarm -- --tracker-rate
 
 bench-quick:
 	$(CARGO) bench $(OFFLINE) --bench swarm -- --quick

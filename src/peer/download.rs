@@ -43,7 +43,7 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
     let mut buf = Vec::new();
     loop {
         while queue.len() < PIPELINE {
-            let Some(job) = store.pick(remote, queue.make_contiguous()) else {
+            let Some(job) = store.pick_rarest(remote, queue.make_contiguous()) else {
                 break;
             };
             let (first, count) = job.meta.geometry.piece_chunks(job.piece).unwrap_or((0, 0));

@@ -96,31 +96,39 @@ impl Swarm {
             self.report()?;
             self.refresh()?;
             let downloading = !self.store.downloading().is_empty();
+            let finishing = self.store.finishing();
             // While downloading, ask to leave only now and then: the tracker says yes only
             // if the files still missing here are nowhere else (their holders died).
             let may_ask = !downloading || asked_to_leave.is_none_or(|t| t.elapsed() >= REFRESH);
-            if started.elapsed() >= min_alive && !self.store.finishing() && may_ask {
+            if started.elapsed() >= min_alive && !finishing && may_ask {
                 asked_to_leave = Some(Instant::now());
-                if self.link.call(&Request::Leave)?.first().map(String::as_str) == Some("BYE") {
+                let words = self.link.call(&Request::Leave)?;
+                if words.first().map(String::as_str) == Some("BYE") {
                     return Ok(());
                 }
                 if !downloading {
-                    thread::sleep(REFRESH / 2);
+                    // Something changed (a new file): refresh at once. Otherwise the tracker
+                    // already held the answer back while others caught up: ask again soon.
+                    let version = number(&words, 1)?;
+                    if version <= self.version {
+                        thread::sleep(REPORT_BATCH);
+                    }
+                    self.version = self.version.max(version);
                     continue;
                 }
             }
-            if downloading || self.store.finishing() {
+            if downloading || finishing {
                 // Report verified pieces in batches rather than one line each.
                 self.store.wait_for_reports(REFRESH / 2);
                 thread::sleep(REPORT_BATCH);
             } else {
                 // Complete for now: sleep until the swarm changes or it is time to leave,
                 // but not so fast that every report elsewhere wakes us at once.
-                thread::sleep(REFRESH / 2);
-                let left = min_alive.saturating_sub(started.elapsed()).min(HEARTBEAT);
+                let left = || min_alive.saturating_sub(started.elapsed());
+                thread::sleep(left().min(REFRESH / 2));
                 let words = self.link.call(&Request::Wait {
                     version: self.version,
-                    millis: left.as_millis() as u64,
+                    millis: left().min(HEARTBEAT).as_millis() as u64,
                 })?;
                 self.version = number(&words, 0)?;
             }
@@ -162,10 +170,11 @@ impl Swarm {
 
     /// Learns of new files and, while downloading, of who holds what; starts workers for
     /// remotes that hold pieces we lack. Skipped when nothing changed since the last time,
-    /// and done at most every [`REFRESH`].
+    /// and while downloading done at most every [`REFRESH`].
     fn refresh(&mut self) -> Result<(), LinkError> {
         if let Some((at, version)) = self.refreshed
-            && (version == self.version || at.elapsed() < REFRESH)
+            && (version == self.version
+                || (at.elapsed() < REFRESH && !self.store.downloading().is_empty()))
         {
             return Ok(());
         }

@@ -292,7 +292,7 @@ impl Store {
     /// The next piece to fetch from `remote`: the rarest piece it has that we lack and nobody
     /// fetches yet, random among equally rare ones; failing that (the endgame), a piece
     /// another worker is fetching, unless `mine` (this worker's queue) already has it.
-    pub fn pick(&self, remote: SocketAddr, mine: &[Job]) -> Option<Job> {
+    pub fn pick_rarest(&self, remote: SocketAddr, mine: &[Job]) -> Option<Job> {
         let salt = self
             .rng
             .lock()
@@ -643,4 +643,96 @@ fn whole_file_sha1(file: &File, size: u64) -> io::Result<Sha1Hash> {
         offset += len as u64;
     }
     Ok(whole.digest().bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::sha1;
+
+    /// A store with no files of its own, in a fresh folder under the temp dir.
+    fn empty_store(tag: &str) -> (Store, PathBuf) {
+        let root = std::env::temp_dir().join(format!("p2p-store-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("Shared")).unwrap();
+        let store = Store::open(&root.join("Shared"), &root.join(".partial")).unwrap();
+        (store, root)
+    }
+
+    fn meta(name: &str, pieces: u32) -> FileMeta {
+        let geometry = Geometry::new(u64::from(pieces) * PIECE_SIZE).unwrap();
+        FileMeta {
+            name: name.into(),
+            geometry,
+            sha1: sha1(name.as_bytes()),
+            piece_hashes: (0..pieces).map(|p| sha1(&p.to_le_bytes())).collect(),
+        }
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn bits(n: usize, set: &[usize]) -> Bitset {
+        let mut b = Bitset::new(n);
+        for &i in set {
+            b.set(i);
+        }
+        b
+    }
+
+    #[test]
+    fn pieces_are_picked_rarest_first_then_shared_in_the_endgame() {
+        let (store, root) = empty_store("rarest");
+        store.add_download(meta("f", 100)).unwrap();
+        // Remote 1 has everything; remotes 2 and 3 have all but pieces 7 and 42.
+        let common: Vec<usize> = (0..100).filter(|p| *p != 7 && *p != 42).collect();
+        let holders = vec![
+            (addr(1), Bitset::full(100)),
+            (addr(2), bits(100, &common)),
+            (addr(3), bits(100, &common)),
+        ];
+        assert_eq!(
+            store.set_holders("f", holders).len(),
+            3,
+            "a worker for each holder"
+        );
+        let first = store.pick_rarest(addr(1), &[]).unwrap();
+        let second = store.pick_rarest(addr(1), &[]).unwrap();
+        let mut rare = [first.piece, second.piece];
+        rare.sort();
+        assert_eq!(rare, [7, 42], "the two pieces only remote 1 has come first");
+        // Every other piece is handed out once before any is handed out twice.
+        let mut seen = BTreeSet::new();
+        for _ in 0..98 {
+            let job = store.pick_rarest(addr(2), &[]).unwrap();
+            assert!(
+                seen.insert(job.piece),
+                "piece {} handed out twice",
+                job.piece
+            );
+        }
+        // Endgame: remote 2 may now duplicate a piece another worker is fetching,
+        // but not one already in its own queue.
+        let mine = [store.pick_rarest(addr(2), &[]).unwrap()];
+        let dup = store.pick_rarest(addr(2), &mine).unwrap();
+        assert_ne!(dup.piece, mine[0].piece);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn equally_rare_pieces_come_in_varied_orders() {
+        let (store, root) = empty_store("ties");
+        store.add_download(meta("g", 256)).unwrap();
+        store.set_holders("g", vec![(addr(1), Bitset::full(256))]);
+        let firsts: BTreeSet<u32> = (0..20)
+            .map(|_| {
+                let job = store.pick_rarest(addr(1), &[]).unwrap();
+                store.release(&job);
+                job.piece
+            })
+            .collect();
+        assert!(firsts.len() > 5, "ties broken at random, got {firsts:?}");
+        let _ = fs::remove_dir_all(root);
+    }
 }

@@ -174,7 +174,7 @@ impl Conn<'_> {
                         let _ = self.reply("OK BYE");
                         return Ok(Step::Left);
                     }
-                    Leave::Wait => "OK WAIT".to_string(),
+                    Leave::Wait(version) => format!("OK WAIT {version}"),
                 },
             },
             Request::Get { .. } => "ERR not_a_tracker_request GET".to_string(),

@@ -41,7 +41,8 @@ struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leave {
     Bye,
-    Wait,
+    /// Not yet; the state version at the time of the answer.
+    Wait(u64),
 }
 
 /// One living holder of a file, as `HOLDERS` reports it.
@@ -208,11 +209,11 @@ impl Swarm {
         loop {
             match st.leave_verdict(id) {
                 Verdict::Ready => break,
-                Verdict::Lacking => return Leave::Wait,
+                Verdict::Lacking => return Leave::Wait(st.version),
                 Verdict::OthersLacking => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Leave::Wait;
+                        return Leave::Wait(st.version);
                     }
                     st = self
                         .changed
@@ -223,7 +224,7 @@ impl Swarm {
             }
         }
         let Some(peer) = st.remove_peer(id) else {
-            return Leave::Wait;
+            return Leave::Wait(st.version);
         };
         self.changed.notify_all();
         let block = output::disconnect_block(id, peer.received.iter().map(String::as_str));
@@ -348,10 +349,19 @@ mod tests {
         let s = Swarm::default();
         let a = s.join(addr(1), vec![meta("a", 200_000, 1)]).unwrap();
         let b = s.join(addr(2), vec![meta("e", 0, 2)]).unwrap();
-        assert_eq!(s.leave(a, NOW), Leave::Wait, "b lacks a's file");
-        assert_eq!(s.leave(b, NOW), Leave::Wait, "b lacks a's file");
+        assert!(
+            matches!(s.leave(a, NOW), Leave::Wait(_)),
+            "b lacks a's file"
+        );
+        assert!(
+            matches!(s.leave(b, NOW), Leave::Wait(_)),
+            "b lacks a's file"
+        );
         s.have(b, "a", &[PieceRun { first: 0, last: 3 }]).unwrap();
-        assert_eq!(s.leave(a, NOW), Leave::Wait, "a lacks the empty file");
+        assert!(
+            matches!(s.leave(a, NOW), Leave::Wait(_)),
+            "a lacks the empty file"
+        );
         s.have(a, "e", &[]).unwrap();
         assert_eq!(s.leave(a, NOW), Leave::Bye);
         assert_eq!(s.leave(b, NOW), Leave::Bye, "alone now");
@@ -371,7 +381,7 @@ mod tests {
         let s = Swarm::default();
         let a = s.join(addr(1), vec![meta("a", 1000, 1)]).unwrap();
         let b = s.join(addr(2), vec![]).unwrap();
-        assert_eq!(s.leave(b, NOW), Leave::Wait);
+        assert!(matches!(s.leave(b, NOW), Leave::Wait(_)));
         assert!(s.drop_peer(a));
         assert!(s.files().1.is_empty());
         assert_eq!(s.leave(b, NOW), Leave::Bye);

@@ -9,6 +9,7 @@
 //!
 //! Options (after `--`): `--quick` (a small correctness smoke test, no timing claims),
 //! `--scale` (the table N = 2..32 × 1, 32, 256 MiB, skipping runs above 4 GB moved),
+//! `--tracker-rate` (how fast the tracker prints ACQUIRED lines into a file),
 //! `-n PEERS`, `--mib SIZE`, `--alive SECONDS`.
 
 use std::fs;
@@ -24,7 +25,8 @@ const MIB: u64 = 1024 * 1024;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut peers, mut mib, mut alive, mut quick, mut scale) = (8u64, 32u64, 1u64, false, false);
+    let (mut peers, mut mib, mut alive) = (8u64, 32u64, 1u64);
+    let (mut quick, mut scale, mut tracker_rate) = (false, false, false);
     while let Some(a) = args.next() {
         let mut value = |what: &str| -> u64 {
             args.next()
@@ -35,6 +37,7 @@ fn main() {
             "--bench" => {}
             "--quick" => quick = true,
             "--scale" => scale = true,
+            "--tracker-rate" => tracker_rate = true,
             "-n" => peers = value("-n"),
             "--mib" => mib = value("--mib"),
             "--alive" => alive = value("--alive"),
@@ -45,6 +48,10 @@ fn main() {
         let run = swarm(3, MIB + 7, 1);
         println!("{}", run.line());
         println!("bench-quick ok");
+        return;
+    }
+    if tracker_rate {
+        println!("{}", print_rate(16384, 64));
         return;
     }
     if scale {
@@ -104,6 +111,7 @@ struct Run {
     size: u64,
     alive: u64,
     secs: f64,
+    port_ms: f64,
     tracker_rss_kib: i64,
     peer_rss_kib: i64,
     acquired: u64,
@@ -120,13 +128,14 @@ impl Run {
 
     fn line(&self) -> String {
         format!(
-            "peers={} size={}B alive={}s seconds={:.3} received={:.0}MB rate={:.0}MB/s tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
+            "peers={} size={}B alive={}s seconds={:.3} received={:.0}MB rate={:.0}MB/s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
             self.peers,
             self.size,
             self.alive,
             self.secs,
             self.moved() as f64 / 1e6,
             self.mbps(),
+            self.port_ms,
             self.tracker_rss_kib,
             self.peer_rss_kib,
             self.acquired
@@ -245,6 +254,7 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         ));
     }
     let tracker_dir = work.0.join("tracker");
+    let launched = Instant::now();
     let mut tracker = Children(vec![(
         Command::new("sh")
             .arg("tracker.sh")
@@ -257,17 +267,17 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
     )]);
     let port_file = tracker_dir.join("port.txt");
     let deadline = Instant::now() + Duration::from_secs(10);
-    let port = loop {
+    let (port, port_ms) = loop {
         if let Some(p) = fs::read_to_string(&port_file)
             .ok()
             .and_then(|s| s.trim().parse::<u16>().ok())
         {
-            break p.to_string();
+            break (p.to_string(), launched.elapsed().as_secs_f64() * 1e3);
         }
         if Instant::now() > deadline {
             fail("tracker wrote no port.txt");
         }
-        thread::sleep(Duration::from_millis(5));
+        thread::sleep(Duration::from_millis(1));
     };
     let start = Instant::now();
     let mut children = Children(
@@ -319,6 +329,7 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         size,
         alive,
         secs,
+        port_ms,
         tracker_rss_kib: tracker_rss,
         peer_rss_kib: peer_rss,
         acquired,
@@ -391,4 +402,106 @@ fn floor(bytes: u64) -> Floor {
         sha1,
         tcp: start.elapsed().as_secs_f64(),
     }
+}
+
+/// Reads one reply line from a raw connection.
+fn reply(r: &mut std::io::BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(r, &mut line).expect("reply");
+    line
+}
+
+/// Measures the tracker alone: one fake peer offers a file of `pieces` pieces, a second
+/// reports holding all of it, `batch` pieces per HAVE line, pipelined; the tracker prints 128
+/// ACQUIRED lines per piece into a file. Reports lines per second until the last reply.
+fn print_rate(pieces: u64, batch: u64) -> String {
+    let work = Work(std::env::temp_dir().join(format!("p2p-bench-rate-{}", std::process::id())));
+    fs::create_dir_all(&work.0).expect("dir");
+    let out = work.0.join("out");
+    let mut tracker = Children(vec![(
+        Command::new(BIN)
+            .arg("tracker")
+            .current_dir(&work.0)
+            .stdout(fs::File::create(&out).expect("out"))
+            .spawn()
+            .expect("tracker"),
+        false,
+    )]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let port: u16 = loop {
+        if let Some(p) = fs::read_to_string(work.0.join("port.txt"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        if Instant::now() > deadline {
+            fail("tracker wrote no port.txt");
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let r = std::io::BufReader::new(s.try_clone().expect("clone"));
+        (s, r)
+    };
+    let size = pieces * 65536;
+    let (mut owner, mut owner_r) = connect();
+    let hashes = vec![0u8; pieces as usize * 20];
+    write!(
+        owner,
+        "HELLO p2p/1 peer\nOFFER f {size} {}\n",
+        "0".repeat(40)
+    )
+    .expect("offer");
+    owner.write_all(&hashes).expect("hashes");
+    owner.write_all(b"JOIN 9\n").expect("join");
+    for _ in 0..3 {
+        reply(&mut owner_r);
+    }
+    let (mut taker, mut taker_r) = connect();
+    taker
+        .write_all(b"HELLO p2p/1 peer\nJOIN 10\n")
+        .expect("join");
+    reply(&mut taker_r);
+    reply(&mut taker_r);
+    let lines: Vec<String> = (0..pieces.div_ceil(batch))
+        .map(|b| {
+            format!(
+                "HAVE f {}-{}\n",
+                b * batch,
+                ((b + 1) * batch).min(pieces) - 1
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let sender = thread::spawn(move || {
+        for l in lines {
+            taker.write_all(l.as_bytes()).expect("have");
+        }
+        taker
+    });
+    for _ in 0..pieces.div_ceil(batch) {
+        let r = reply(&mut taker_r);
+        if !r.starts_with("OK") {
+            fail(&format!("HAVE refused: {r}"));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _taker = sender.join();
+    let _ = tracker.0[0].0.kill();
+    tracker.reap(0);
+    let printed = fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" ACQUIRED: "))
+        .count();
+    let expected = pieces * 128;
+    if printed as u64 != expected {
+        fail(&format!("{printed} ACQUIRED lines, expected {expected}"));
+    }
+    format!(
+        "tracker printed {printed} ACQUIRED lines in {secs:.3} s: {:.2} million lines/s into a file",
+        printed as f64 / secs / 1e6
+    )
 }
