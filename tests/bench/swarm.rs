@@ -112,6 +112,7 @@ struct Run {
     alive: u64,
     secs: f64,
     port_ms: f64,
+    transfers_secs: f64,
     tracker_rss_kib: i64,
     peer_rss_kib: i64,
     acquired: u64,
@@ -128,11 +129,12 @@ impl Run {
 
     fn line(&self) -> String {
         format!(
-            "peers={} size={}B alive={}s seconds={:.3} received={:.0}MB rate={:.0}MB/s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
+            "peers={} size={}B alive={}s seconds={:.3} transfers_done={:.3}s received={:.0}MB rate={:.0}MB/s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
             self.peers,
             self.size,
             self.alive,
             self.secs,
+            self.transfers_secs,
             self.moved() as f64 / 1e6,
             self.mbps(),
             self.port_ms,
@@ -280,6 +282,7 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         thread::sleep(Duration::from_millis(1));
     };
     let start = Instant::now();
+    let watcher = watch_transfers(tracker_dir.join("out"), printed_size(peers, size), start);
     let mut children = Children(
         (0..peers)
             .map(|i| {
@@ -307,6 +310,7 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         peer_rss = peer_rss.max(rss);
     }
     let secs = start.elapsed().as_secs_f64();
+    let transfers_secs = watcher.join().unwrap_or(f64::NAN);
     // The tracker runs until killed; then read its peak RSS.
     let _ = tracker.0[0].0.kill();
     let (_, tracker_rss) = tracker.reap(0);
@@ -330,10 +334,51 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         alive,
         secs,
         port_ms,
+        transfers_secs,
         tracker_rss_kib: tracker_rss,
         peer_rss_kib: peer_rss,
         acquired,
     }
+}
+
+/// The bytes the tracker prints before its first DISCONNECT: every CONNECT block and every
+/// ACQUIRED line (no peer can leave before every chunk is everywhere). Peer `i` offers
+/// `file{i}.bin`; which id each peer gets does not change the sum.
+fn printed_size(peers: u64, size: u64) -> u64 {
+    let chunks = size.div_ceil(512);
+    let digits = |n: u64| n.to_string().len() as u64;
+    let ids: u64 = (0..peers).map(digits).sum();
+    let names: u64 = (0..peers)
+        .map(|i| format!("file{i}.bin").len() as u64)
+        .sum();
+    let connects = (0..peers).map(|id| {
+        format!("PEER {id} CONNECT: OFFERS 1\n").len() as u64
+            + digits(id)
+            + 4
+            + 1
+            + digits(chunks)
+            + 1
+    });
+    let numbers: u64 = (1..=chunks).map(digits).sum();
+    // "PEER " id " ACQUIRED: CHUNK " x "/" total " " name "\n", for each peer and other file.
+    let fixed = 5 + 17 + 1 + digits(chunks) + 1 + 1;
+    let acquired =
+        (peers - 1) * (ids * chunks + names * chunks + peers * (numbers + fixed * chunks));
+    connects.sum::<u64>() + names + acquired
+}
+
+/// Polls the tracker's output until it reaches `bytes` (every transfer reported); returns the
+/// seconds since `start`, or NaN if it never does within 10 minutes.
+fn watch_transfers(out: PathBuf, bytes: u64, start: Instant) -> thread::JoinHandle<f64> {
+    thread::spawn(move || {
+        while start.elapsed() < Duration::from_secs(600) {
+            if fs::metadata(&out).map(|m| m.len()).unwrap_or(0) >= bytes {
+                return start.elapsed().as_secs_f64();
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        f64::NAN
+    })
 }
 
 struct Floor {
