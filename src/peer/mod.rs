@@ -31,7 +31,6 @@ const TRACKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs a swarm peer in the current folder until it leaves; prints its SHUTDOWN block.
 pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
-    let started = Instant::now();
     let store = Arc::new(
         Store::open(Path::new("Shared"), Path::new(PARTIAL_DIR))
             .map_err(|e| Error::failed("cannot read ./Shared", e))?,
@@ -59,6 +58,9 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
         }
     }
     let id = number(&link.call(&Request::Join { port }).map_err(lost)?, 0).map_err(lost)?;
+    // MIN_ALIVE counts from joining: hashing large files first must not use it up, or a
+    // peer could find its time over before it ever met anyone.
+    let started = Instant::now();
     upload::spawn(listener, store.clone())?;
     let mut swarm = Swarm {
         link,

@@ -17,6 +17,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -56,8 +58,8 @@ fn main() {
     }
     if scale {
         println!(
-            "{:>5} {:>8} {:>9} {:>9} {:>8} {:>7}",
-            "peers", "size", "moved", "seconds", "MB/s", "ratio"
+            "{:>5} {:>8} {:>9} {:>9} {:>10} {:>8} {:>7}",
+            "peers", "size", "moved", "seconds", "transfers", "MB/s", "ratio"
         );
         for mib in [1, 32, 256] {
             for peers in [2, 4, 8, 16, 32] {
@@ -68,10 +70,11 @@ fn main() {
                 let run = swarm(peers, mib * MIB, alive);
                 let floor = floor(moved);
                 println!(
-                    "{peers:>5} {:>5}MiB {:>7.0}MB {:>9.3} {:>8.0} {:>7.2}",
+                    "{peers:>5} {:>5}MiB {:>7.0}MB {:>9.3} {:>10.3} {:>8.0} {:>7.2}",
                     mib,
                     moved as f64 / 1e6,
                     run.secs,
+                    run.transfers_secs,
                     run.mbps(),
                     run.secs / floor.total()
                 );
@@ -282,7 +285,13 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         thread::sleep(Duration::from_millis(1));
     };
     let start = Instant::now();
-    let watcher = watch_transfers(tracker_dir.join("out"), printed_size(peers, size), start);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch_transfers(
+        tracker_dir.join("out"),
+        printed_size(peers, size),
+        start,
+        stop.clone(),
+    );
     let mut children = Children(
         (0..peers)
             .map(|i| {
@@ -310,7 +319,18 @@ fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         peer_rss = peer_rss.max(rss);
     }
     let secs = start.elapsed().as_secs_f64();
-    let transfers_secs = watcher.join().unwrap_or(f64::NAN);
+    // Every peer has exited: whatever the tracker printed is all there will be.
+    let transfers_secs = match fs::metadata(tracker_dir.join("out")) {
+        Ok(m) if m.len() >= printed_size(peers, size) => {
+            stop.store(false, Ordering::Relaxed);
+            watcher.join().unwrap_or(f64::NAN)
+        }
+        _ => {
+            stop.store(true, Ordering::Relaxed);
+            let _ = watcher.join();
+            f64::NAN
+        }
+    };
     // The tracker runs until killed; then read its peak RSS.
     let _ = tracker.0[0].0.kill();
     let (_, tracker_rss) = tracker.reap(0);
@@ -368,10 +388,15 @@ fn printed_size(peers: u64, size: u64) -> u64 {
 }
 
 /// Polls the tracker's output until it reaches `bytes` (every transfer reported); returns the
-/// seconds since `start`, or NaN if it never does within 10 minutes.
-fn watch_transfers(out: PathBuf, bytes: u64, start: Instant) -> thread::JoinHandle<f64> {
+/// seconds since `start`, or NaN if `stop` is raised first.
+fn watch_transfers(
+    out: PathBuf,
+    bytes: u64,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<f64> {
     thread::spawn(move || {
-        while start.elapsed() < Duration::from_secs(600) {
+        while !stop.load(Ordering::Relaxed) {
             if fs::metadata(&out).map(|m| m.len()).unwrap_or(0) >= bytes {
                 return start.elapsed().as_secs_f64();
             }
