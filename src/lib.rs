@@ -10,6 +10,7 @@ pub mod name;
 pub mod output;
 pub mod peer;
 pub mod protocol;
+pub mod server;
 pub mod tracker;
 pub mod wire;
 

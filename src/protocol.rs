@@ -78,6 +78,8 @@ pub enum Request {
     Holders { name: String },
     /// `HAVE <name> [<run> ...]`: these pieces are verified here (no run: an empty file).
     Have { name: String, runs: Vec<PieceRun> },
+    /// `DROP <name>`: this peer no longer holds the file and will not fetch it.
+    Drop { name: String },
     /// `WAIT <version> <ms>`: reply once the tracker's state is newer than `version`.
     Wait { version: u64, millis: u64 },
     /// `LEAVE`: ask to leave the swarm; the tracker decides.
@@ -266,6 +268,12 @@ impl Request {
                     runs,
                 })
             }
+            "DROP" => {
+                arity("DROP", "<name>", 1)?;
+                Ok(Request::Drop {
+                    name: parse_name(args[0])?,
+                })
+            }
             "WAIT" => {
                 arity("WAIT", "<version> <ms>", 2)?;
                 Ok(Request::Wait {
@@ -315,6 +323,7 @@ impl fmt::Display for Request {
                 }
                 Ok(())
             }
+            Request::Drop { name } => write!(f, "DROP {}", name::encode(name)),
             Request::Wait { version, millis } => write!(f, "WAIT {version} {millis}"),
             Request::Leave => write!(f, "LEAVE"),
             Request::Ping => write!(f, "PING"),
@@ -372,6 +381,9 @@ mod tests {
             Request::Have {
                 name: "empty".into(),
                 runs: vec![],
+            },
+            Request::Drop {
+                name: "gone".into(),
             },
             Request::Wait {
                 version: 9,

@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
 
 /// The longest line either side accepts, newline excluded.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -19,6 +21,8 @@ pub enum LineError {
     TooLong,
     /// The line is not UTF-8; the stream is still in sync.
     NotUtf8,
+    /// The line did not arrive in full before its deadline (a sender trickling bytes).
+    TooSlow,
     Io(io::Error),
 }
 
@@ -28,6 +32,7 @@ impl fmt::Display for LineError {
             LineError::Eof => write!(f, "connection closed"),
             LineError::TooLong => write!(f, "line longer than {MAX_LINE} bytes"),
             LineError::NotUtf8 => write!(f, "line is not UTF-8"),
+            LineError::TooSlow => write!(f, "line not finished in time"),
             LineError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -53,8 +58,21 @@ impl From<LineError> for io::Error {
 
 /// Reads one line into `buf` (cleared first) and returns it without its ending.
 pub fn read_line<'a, R: BufRead>(r: &mut R, buf: &'a mut Vec<u8>) -> Result<&'a str, LineError> {
+    read_line_by(r, buf, None)
+}
+
+/// Like [`read_line`], but fails with [`LineError::TooSlow`] once `deadline` has passed and
+/// the line is still not complete. Each read can still block for the stream's own timeout.
+pub fn read_line_by<'a, R: BufRead>(
+    r: &mut R,
+    buf: &'a mut Vec<u8>,
+    deadline: Option<Instant>,
+) -> Result<&'a str, LineError> {
     buf.clear();
     loop {
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(LineError::TooSlow);
+        }
         let avail = match r.fill_buf() {
             Ok(a) => a,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -97,6 +115,24 @@ pub fn read_payload<R: Read>(r: &mut R, len: usize) -> io::Result<Vec<u8>> {
     let mut data = vec![0; len];
     r.read_exact(&mut data)?;
     Ok(data)
+}
+
+/// Ends a connection after a final `ERR`: stops sending, then reads and discards what the
+/// other side is still sending, for a bounded time and amount, so that closing does not reset
+/// the connection before the other side has read the `ERR`.
+pub fn close_gracefully(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
+    let started = Instant::now();
+    let mut sink = [0u8; 64 * 1024];
+    let mut drained = 0usize;
+    let mut reader = stream;
+    while started.elapsed() < Duration::from_secs(2) && drained < 64 << 20 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
 }
 
 /// Writes `line` and a newline.
@@ -154,6 +190,17 @@ mod tests {
             Err(LineError::TooLong)
         ));
         assert!(buf.len() <= MAX_LINE + 2 + 8192);
+    }
+
+    #[test]
+    fn a_line_past_its_deadline_is_too_slow() {
+        let mut r = BufReader::new(Trickle(b"PING\n"));
+        let mut buf = Vec::new();
+        let past = Some(Instant::now() - Duration::from_millis(1));
+        assert!(matches!(
+            read_line_by(&mut r, &mut buf, past),
+            Err(LineError::TooSlow)
+        ));
     }
 
     #[test]

@@ -24,9 +24,21 @@ pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
         .name(format!("fetch-{remote}"))
         .spawn(move || {
             let mut queue = VecDeque::new();
-            if let Err(e) = fetch(&worker_store, remote, &mut queue) {
-                eprintln!("peer: fetching from {remote}: {e}");
-                worker_store.remote_failed(remote);
+            match fetch(&worker_store, remote, &mut queue) {
+                Ok(()) => {}
+                // It broke the protocol (wrong lengths, garbage replies): a strike.
+                Err(e @ LinkError::Garbled(_)) => {
+                    let banned = worker_store.strike(remote);
+                    eprintln!(
+                        "peer: fetching from {remote}: {e}{}",
+                        if banned { "; not asking it again" } else { "" }
+                    );
+                    worker_store.remote_failed(remote);
+                }
+                Err(e) => {
+                    eprintln!("peer: fetching from {remote}: {e}");
+                    worker_store.remote_failed(remote);
+                }
             }
             for job in &queue {
                 worker_store.release(job);
@@ -89,14 +101,18 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
                 "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
                 job.piece, job.meta.name
             );
-            if store.corrupt(remote, &job) {
-                return Err(LinkError::Garbled("too many corrupt pieces".into()));
+            store.release(&job);
+            if store.strike(remote) {
+                // Banned: the caller's strike for this error is not counted again.
+                return Ok(());
             }
             continue;
         }
         if let Err(e) = job.file.write_all_at(&buf, offset) {
+            // The disk, not the remote, failed: this file cannot be stored here.
             store.release(&job);
-            return Err(LinkError::Io(e));
+            store.give_up(&job.meta.name, &format!("cannot write it: {e}"));
+            continue;
         }
         if let Verified::FileDone = store.verified(&job) {
             store.finalize(&job.meta.name);

@@ -28,6 +28,8 @@ const REPORT_BATCH: Duration = Duration::from_millis(10);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long to wait for the tracker to connect or answer.
 const TRACKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer that lost the tracker keeps trying to reach it again before it gives up.
+const TRACKER_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs a swarm peer in the current folder until it leaves; prints its SHUTDOWN block.
 pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
@@ -38,9 +40,41 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
         .map_err(|e| Error::failed("cannot listen for peers", e))?;
     let port = listener.local_addr()?.port();
-    let lost = |e: LinkError| Error::failed(format!("tracker {tracker}"), e);
-    let mut link = Link::connect(tracker, Role::Peer, TRACKER_TIMEOUT).map_err(lost)?;
-    for meta in store.own_files() {
+    let (link, id) = join(tracker, &store, port, TRACKER_TIMEOUT)
+        .map_err(|e| Error::failed(format!("tracker {tracker}"), e))?;
+    // MIN_ALIVE counts from joining: hashing large files first must not use it up, or a
+    // peer could find its time over before it ever met anyone.
+    let started = Instant::now();
+    upload::spawn(listener, store.clone())?;
+    let mut swarm = Swarm {
+        link,
+        store: store.clone(),
+        id,
+        version: 0,
+        refreshed: None,
+        tracker,
+        port,
+    };
+    let result = swarm.run_to_the_end(started, min_alive);
+    store.shut_down();
+    store.discard_partials();
+    result?;
+    let names = store.shared_names();
+    let block = output::shutdown_block(swarm.id, names.iter().map(String::as_str));
+    output::emit(&block);
+    Ok(())
+}
+
+/// Connects to the tracker, offers every complete file here, and joins: the new link and id.
+/// An offer the tracker refuses (its name is taken by other content) is withdrawn here.
+fn join(
+    tracker: SocketAddr,
+    store: &Store,
+    port: u16,
+    timeout: Duration,
+) -> Result<(Link, u64), LinkError> {
+    let mut link = Link::connect(tracker, Role::Peer, timeout)?;
+    for meta in store.complete_files() {
         let req = Request::Offer {
             name: meta.name.clone(),
             size: meta.geometry.size(),
@@ -54,31 +88,11 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
                 eprintln!("peer: not sharing {:?}: {why}", meta.name);
                 store.withdraw(&meta.name);
             }
-            Err(e) => return Err(lost(e)),
+            Err(e) => return Err(e),
         }
     }
-    let id = number(&link.call(&Request::Join { port }).map_err(lost)?, 0).map_err(lost)?;
-    // MIN_ALIVE counts from joining: hashing large files first must not use it up, or a
-    // peer could find its time over before it ever met anyone.
-    let started = Instant::now();
-    upload::spawn(listener, store.clone())?;
-    let mut swarm = Swarm {
-        link,
-        store: store.clone(),
-        id,
-        version: 0,
-        refreshed: None,
-    };
-    let result = swarm.run(started, min_alive).map_err(lost);
-    store.shut_down();
-    store.discard_partials();
-    result?;
-    let names = store.shared_names();
-    output::emit(&output::shutdown_block(
-        id,
-        names.iter().map(String::as_str),
-    ));
-    Ok(())
+    let id = number(&link.call(&Request::Join { port })?, 0)?;
+    Ok((link, id))
 }
 
 struct Swarm {
@@ -88,9 +102,59 @@ struct Swarm {
     /// The tracker state version last seen.
     version: u64,
     refreshed: Option<(Instant, u64)>,
+    tracker: SocketAddr,
+    /// Where this peer serves chunks, as announced in `JOIN`.
+    port: u16,
 }
 
 impl Swarm {
+    /// Runs until the tracker lets this peer leave, riding out a tracker that goes away for
+    /// less than [`TRACKER_GRACE`].
+    fn run_to_the_end(&mut self, started: Instant, min_alive: Duration) -> Result<(), Error> {
+        loop {
+            match self.run(started, min_alive) {
+                Ok(()) => return Ok(()),
+                Err(cause) => self.rejoin(cause)?,
+            }
+        }
+    }
+
+    /// The tracker stopped answering: say so once, keep the downloads from known peers going,
+    /// and try to join again with growing pauses; give up after [`TRACKER_GRACE`].
+    fn rejoin(&mut self, cause: LinkError) -> Result<(), Error> {
+        let grace = TRACKER_GRACE.as_secs();
+        eprintln!(
+            "peer: lost the tracker at {}: {cause}; retrying for {grace} s",
+            self.tracker
+        );
+        let deadline = Instant::now() + TRACKER_GRACE;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Failed(format!(
+                    "peer: lost the tracker at {} ({cause}) and it did not come back within {grace} s",
+                    self.tracker
+                )));
+            }
+            thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_secs(2));
+            if let Ok((link, id)) =
+                join(self.tracker, &self.store, self.port, Duration::from_secs(2))
+            {
+                eprintln!(
+                    "peer: rejoined the tracker at {} as peer {id}",
+                    self.tracker
+                );
+                (self.link, self.id) = (link, id);
+                self.version = 0;
+                self.refreshed = None;
+                self.store.report_all_again();
+                return Ok(());
+            }
+        }
+    }
+
     /// Reports, refreshes and waits in turn until the tracker lets this peer leave.
     fn run(&mut self, started: Instant, min_alive: Duration) -> Result<(), LinkError> {
         let mut asked_to_leave: Option<Instant> = None;
@@ -139,11 +203,16 @@ impl Swarm {
 
     /// Sends the verified pieces not yet reported, one `HAVE` per file, pipelined.
     fn report(&mut self) -> Result<(), LinkError> {
+        let drops = self.store.take_drops();
         let reports = self.store.take_reports();
-        if reports.is_empty() {
+        if reports.is_empty() && drops.is_empty() {
             return Ok(());
         }
         let mut sent = 0;
+        for name in drops {
+            self.link.send(&Request::Drop { name })?;
+            sent += 1;
+        }
         for (name, pieces) in &reports {
             // Keep each line well under the line bound: at most 4,000 runs per line.
             let runs = runs_of(pieces);
@@ -186,7 +255,10 @@ impl Swarm {
         let mut listed = Vec::new();
         for _ in 0..count {
             let line = self.link.line()?;
-            listed.push(parse_file_line(&line).ok_or(LinkError::Garbled(line))?);
+            match parse_file_line(&line) {
+                Some(file) => listed.push(file),
+                None => eprintln!("peer: ignoring a bad file entry from the tracker: {line:?}"),
+            }
         }
         for (name, size, sha1) in listed {
             if !self.store.knows(&name) {
@@ -211,9 +283,16 @@ impl Swarm {
         sha1: crate::chunk::Sha1Hash,
     ) -> Result<(), LinkError> {
         let Some(geometry) = Geometry::new(size) else {
-            return Err(LinkError::Garbled(format!("file size {size}")));
+            self.store
+                .give_up(&name, &format!("its size {size} is too large"));
+            return Ok(());
         };
-        let words = self.link.call(&Request::Hashes { name: name.clone() })?;
+        let words = match self.link.call(&Request::Hashes { name: name.clone() }) {
+            Ok(words) => words,
+            // Gone from the tracker since FILES: nothing to fetch.
+            Err(LinkError::Refused(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let n = number(&words, 0)?;
         if n != u64::from(geometry.num_pieces()) {
             return Err(LinkError::Garbled(format!("{n} hashes for {name:?}")));
@@ -223,13 +302,13 @@ impl Swarm {
         let piece_hashes = FileMeta::hashes_from_block(geometry, &block)
             .ok_or_else(|| LinkError::Garbled("hash block".into()))?;
         let meta = FileMeta {
-            name,
+            name: name.clone(),
             geometry,
             sha1,
             piece_hashes,
         };
         if let Err(e) = self.store.add_download(meta) {
-            eprintln!("peer: cannot start a download: {e}");
+            self.store.give_up(&name, &format!("cannot create it: {e}"));
         }
         Ok(())
     }
@@ -254,14 +333,15 @@ impl Swarm {
             let (Some(id), Some(addr), Some(bits), None) =
                 (words.next(), words.next(), words.next(), words.next())
             else {
-                return Err(LinkError::Garbled(line));
+                eprintln!("peer: ignoring a bad holder entry from the tracker: {line:?}");
+                continue;
             };
             let addr: Option<SocketAddr> = addr.parse().ok();
             let bits = Bitset::from_hex(bits, npieces);
             match (id.parse::<u64>(), addr, bits) {
                 (Ok(id), _, _) if id == self.id => {}
                 (Ok(_), Some(addr), Some(bits)) => holders.push((addr, bits)),
-                _ => return Err(LinkError::Garbled(line)),
+                _ => eprintln!("peer: ignoring a bad holder entry from the tracker: {line:?}"),
             }
         }
         Ok(holders)

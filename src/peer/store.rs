@@ -37,6 +37,8 @@ enum Status {
     Complete,
     /// Gave up (the owner's whole-file hash did not match its pieces, or the disk failed).
     Failed,
+    /// Was in `Shared/` but is gone or changed there: no longer served.
+    Lost,
 }
 
 struct Local {
@@ -122,6 +124,10 @@ struct Inner {
     workers: BTreeSet<SocketAddr>,
     strikes: HashMap<SocketAddr, u32>,
     retry_at: HashMap<SocketAddr, Instant>,
+    /// Every file given up, so that a later `FILES` does not start it again.
+    given_up: BTreeSet<String>,
+    /// Files given up and not yet announced to the tracker with `DROP`.
+    drops: Vec<String>,
     shutting_down: bool,
 }
 
@@ -185,13 +191,6 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The files found in `Shared/` at start, to offer to the tracker.
-    pub fn own_files(&self) -> Vec<Arc<FileMeta>> {
-        let inner = self.lock();
-        let own = inner.files.values().filter(|l| l.status == Status::Own);
-        own.map(|l| l.meta.clone()).collect()
-    }
-
     /// The tracker refused to list our copy of `name`: stop serving it.
     pub fn withdraw(&self, name: &str) {
         if let Some(l) = self.lock().files.get_mut(name) {
@@ -200,7 +199,88 @@ impl Store {
     }
 
     pub fn knows(&self, name: &str) -> bool {
-        self.lock().files.contains_key(name)
+        let inner = self.lock();
+        inner.files.contains_key(name) || inner.given_up.contains(name)
+    }
+
+    /// Gives file `name` up for good, saying why once on stderr: a download that cannot be
+    /// stored or does not check out is deleted; a file that vanished or changed in `Shared/`
+    /// is no longer served. The tracker is told with `DROP` (see [`Store::take_drops`]).
+    pub fn give_up(&self, name: &str, why: &dyn std::fmt::Display) {
+        let mut inner = self.lock();
+        let was = inner.files.get(name).map(|l| l.status);
+        let now = match was {
+            Some(Status::Downloading) | None => Status::Failed,
+            Some(Status::Own | Status::Complete) => Status::Lost,
+            // Already given up, or never offered: nothing more to do.
+            Some(Status::Failed | Status::Lost | Status::Withdrawn) => return,
+        };
+        if let Some(local) = inner.files.get_mut(name) {
+            local.status = now;
+        }
+        inner.given_up.insert(name.to_string());
+        inner.drops.push(name.to_string());
+        inner.reports.remove(name);
+        drop(inner);
+        self.changed.notify_all();
+        if now == Status::Failed {
+            let _ = fs::remove_file(self.partial.join(name));
+            eprintln!("peer: giving up {name:?}: {why}");
+        } else {
+            eprintln!("peer: no longer sharing {name:?}: {why}");
+        }
+    }
+
+    /// Takes the names given up since the last call, for `DROP`.
+    pub fn take_drops(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().drops)
+    }
+
+    /// Whether a file we serve from `Shared/` is still there, whole: a seed deleted or
+    /// truncated under us must not be served short or stale. Call outside the lock.
+    pub fn still_intact(&self, name: &str) -> bool {
+        let expected = {
+            let inner = self.lock();
+            match inner.files.get(name) {
+                Some(l) if matches!(l.status, Status::Own | Status::Complete) => {
+                    Some(l.meta.geometry.size())
+                }
+                _ => None,
+            }
+        };
+        match expected {
+            None => true,
+            Some(size) => {
+                fs::metadata(self.shared.join(name)).is_ok_and(|m| m.is_file() && m.len() == size)
+            }
+        }
+    }
+
+    /// The complete files here (started with or downloaded), to offer when rejoining.
+    pub fn complete_files(&self) -> Vec<Arc<FileMeta>> {
+        let inner = self.lock();
+        let complete = inner
+            .files
+            .values()
+            .filter(|l| matches!(l.status, Status::Own | Status::Complete));
+        complete.map(|l| l.meta.clone()).collect()
+    }
+
+    /// After rejoining a tracker: report again every verified piece of every download.
+    pub fn report_all_again(&self) {
+        let mut inner = self.lock();
+        let pending: Vec<(String, BTreeSet<PieceIndex>)> = inner
+            .files
+            .iter()
+            .filter(|(_, l)| l.status == Status::Downloading && !l.have.is_clear())
+            .map(|(n, l)| {
+                (
+                    n.clone(),
+                    l.have.iter_ones().map(|p| p as PieceIndex).collect(),
+                )
+            })
+            .collect();
+        inner.reports = pending.into_iter().collect();
     }
 
     /// Starts downloading a file the tracker listed. An empty file is complete at once.
@@ -403,17 +483,13 @@ impl Store {
         }
     }
 
-    /// Records a piece whose data did not match its hash; returns whether `remote` is now
-    /// banned.
-    pub fn corrupt(&self, remote: SocketAddr, job: &Job) -> bool {
-        let strikes = {
-            let mut inner = self.lock();
-            let s = inner.strikes.entry(remote).or_insert(0);
-            *s += 1;
-            *s
-        };
-        self.release(job);
-        strikes >= MAX_STRIKES
+    /// Counts a fault against `remote` (a piece that failed its hash, a reply that broke the
+    /// protocol); returns whether it is now banned.
+    pub fn strike(&self, remote: SocketAddr) -> bool {
+        let mut inner = self.lock();
+        let s = inner.strikes.entry(remote).or_insert(0);
+        *s += 1;
+        *s >= MAX_STRIKES
     }
 
     /// Whether this piece is already verified here (the data is not needed again).
@@ -445,21 +521,18 @@ impl Store {
             }
             fs::rename(self.partial.join(name), self.shared.join(name))
         });
-        let mut inner = self.lock();
-        if let Some(local) = inner.files.get_mut(name) {
-            match outcome {
-                Ok(()) => {
+        match outcome {
+            Ok(()) => {
+                let mut inner = self.lock();
+                if let Some(local) = inner.files.get_mut(name) {
                     local.status = Status::Complete;
                     inner.reports.entry(name.to_string()).or_default();
                 }
-                Err(e) => {
-                    eprintln!("peer: cannot complete {name:?}: {e}");
-                    local.status = Status::Failed;
-                    let _ = fs::remove_file(self.partial.join(name));
-                }
+                drop(inner);
+                self.changed.notify_all();
             }
+            Err(e) => self.give_up(name, &e),
         }
-        self.changed.notify_all();
     }
 
     /// A connection to `remote` failed: let it rest before the next try.
@@ -511,7 +584,10 @@ impl Store {
     ) -> Result<(Arc<File>, u64, usize), &'static str> {
         let inner = self.lock();
         let local = inner.files.get(name).ok_or("unknown_file")?;
-        if matches!(local.status, Status::Withdrawn | Status::Failed) {
+        if matches!(
+            local.status,
+            Status::Withdrawn | Status::Failed | Status::Lost
+        ) {
             return Err("unknown_file");
         }
         if count > MAX_GET_CHUNKS {

@@ -9,29 +9,22 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A downloader silent this long is closed (workers idle at most a few seconds).
 const IDLE: Duration = Duration::from_secs(30);
+/// A request line must arrive in full within this time.
+const LINE_DEADLINE: Duration = Duration::from_secs(60);
+/// At most this many downloaders are served at once.
+const MAX_CONNECTIONS: usize = 512;
 
 pub fn spawn(listener: TcpListener, store: Arc<Store>) -> io::Result<()> {
     thread::Builder::new()
         .name("upload-accept".into())
         .spawn(move || {
-            loop {
-                let stream = match listener.accept() {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        eprintln!("peer: accept failed: {e}");
-                        thread::sleep(Duration::from_millis(100));
-                        continue;
-                    }
-                };
-                let store = store.clone();
-                let _ = thread::Builder::new()
-                    .name("upload".into())
-                    .spawn(move || serve(stream, &store));
-            }
+            crate::server::accept_loop(listener, "upload", MAX_CONNECTIONS, move |stream, _| {
+                serve(stream, &store)
+            })
         })?;
     Ok(())
 }
@@ -50,51 +43,42 @@ fn serve(stream: TcpStream, store: &Store) {
     let mut line = Vec::new();
     let mut data = Vec::new();
     let mut greeted = false;
-    loop {
-        let reply = match wire::read_line(&mut reader, &mut line) {
+    let last = loop {
+        let deadline = Some(Instant::now() + LINE_DEADLINE);
+        let reply = match wire::read_line_by(&mut reader, &mut line, deadline) {
             Ok(text) => match Request::parse(text) {
                 Ok(Request::Hello { role: Role::Peer }) if !greeted => {
                     greeted = true;
                     format!("OK {VERSION} peer")
                 }
-                Ok(_) if !greeted => {
-                    let _ = wire::write_line(&mut writer, "ERR hello_first")
-                        .and_then(|()| writer.flush());
-                    return;
-                }
+                Ok(_) if !greeted => break "ERR hello_first".to_string(),
                 Ok(Request::Get { name, first, count }) => {
-                    match store.source(&name, first, count) {
-                        Ok((file, offset, len)) => {
-                            data.resize(len, 0);
-                            match file.read_exact_at(&mut data, offset) {
-                                Ok(()) => {
-                                    let sent = wire::write_line(&mut writer, &format!("OK {len}"))
-                                        .and_then(|()| writer.write_all(&data));
-                                    if sent.is_err() {
-                                        return;
-                                    }
-                                    String::new()
-                                }
-                                Err(_) => "ERR read_failed".to_string(),
+                    match read_run(store, &name, first, count, &mut data) {
+                        Ok(()) => {
+                            let head = format!("OK {}", data.len());
+                            if wire::write_line(&mut writer, &head)
+                                .and_then(|()| writer.write_all(&data))
+                                .is_err()
+                            {
+                                return;
                             }
+                            String::new()
                         }
                         Err(reason) => format!("ERR {reason}"),
                     }
                 }
                 Ok(Request::Ping) => "OK".to_string(),
-                Ok(other) => format!(
-                    "ERR not_a_peer_request {}",
-                    other.to_string().split(' ').next().unwrap_or("")
-                ),
+                Ok(other) => {
+                    let command = other.to_string();
+                    let command = command.split(' ').next().unwrap_or_default().to_string();
+                    format!("ERR not_a_peer_request {command}")
+                }
                 Err(e) => format!("ERR {e}"),
             },
             Err(LineError::NotUtf8) => "ERR not_utf8".to_string(),
-            Err(LineError::TooLong) => {
-                let _ = wire::write_line(&mut writer, "ERR line_too_long")
-                    .and_then(|()| writer.flush());
-                return;
-            }
-            Err(_) => return,
+            Err(LineError::TooLong) => break format!("ERR line_too_long max {}", wire::MAX_LINE),
+            Err(LineError::TooSlow) => break "ERR too_slow".to_string(),
+            Err(LineError::Eof | LineError::Io(_)) => return,
         };
         if !reply.is_empty() && wire::write_line(&mut writer, &reply).is_err() {
             return;
@@ -102,5 +86,28 @@ fn serve(stream: TcpStream, store: &Store) {
         if reader.buffer().is_empty() && writer.flush().is_err() {
             return;
         }
+    };
+    // The stream cannot be trusted any more: a last ERR, then close without a reset.
+    let _ = wire::write_line(&mut writer, &last).and_then(|()| writer.flush());
+    wire::close_gracefully(writer.get_ref());
+}
+
+/// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not. A
+/// file that was deleted or shrank under us in `Shared/` is given up rather than served
+/// short or stale.
+fn read_run(
+    store: &Store,
+    name: &str,
+    first: u64,
+    count: u64,
+    data: &mut Vec<u8>,
+) -> Result<(), &'static str> {
+    let (file, offset, len) = store.source(name, first, count)?;
+    data.resize(len, 0);
+    let read = file.read_exact_at(data, offset);
+    if read.is_err() || !store.still_intact(name) {
+        store.give_up(name, &"it changed or vanished in Shared/");
+        return Err("read_failed");
     }
+    Ok(())
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// A peer that says nothing for this long is taken for dead (peers speak every second).
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
+/// A request line must arrive in full within this time, however slowly its bytes trickle.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
 /// The most piece hashes one connection may stage in offers before `JOIN` (80 MiB of hashes).
 const MAX_STAGED_PIECES: u64 = 4 << 20;
 
@@ -41,6 +43,9 @@ pub fn handle(stream: TcpStream, from: SocketAddr, swarm: &Swarm) {
     };
     let end = conn.run();
     let _ = conn.writer.flush();
+    if let End::Broken(_) = end {
+        wire::close_gracefully(conn.writer.get_ref());
+    }
     if let Some(id) = conn.joined
         && !matches!(end, End::Left)
         && swarm.drop_peer(id)
@@ -68,13 +73,18 @@ impl Conn<'_> {
         let mut buf = Vec::new();
         let mut greeted = false;
         loop {
-            let request = match wire::read_line(&mut self.reader, &mut buf) {
+            let deadline = Some(std::time::Instant::now() + LINE_DEADLINE);
+            let request = match wire::read_line_by(&mut self.reader, &mut buf, deadline) {
                 Ok(line) => Request::parse(line).map_err(|e| e.to_string()),
                 Err(LineError::Eof) => return End::Closed,
                 Err(LineError::NotUtf8) => Err("not_utf8".to_string()),
                 Err(LineError::TooLong) => {
                     let _ = self.reply(&format!("ERR line_too_long max {}", wire::MAX_LINE));
                     return End::Broken("line too long".into());
+                }
+                Err(LineError::TooSlow) => {
+                    let _ = self.reply("ERR too_slow");
+                    return End::Broken("line not finished in time".into());
                 }
                 Err(LineError::Io(e)) => return End::Broken(e.to_string()),
             };
@@ -159,6 +169,13 @@ impl Conn<'_> {
             Request::Have { name, runs } => match self.joined {
                 None => "ERR join_first".to_string(),
                 Some(id) => match self.swarm.have(id, &name, &runs) {
+                    Ok(version) => format!("OK {version}"),
+                    Err(e) => format!("ERR {e}"),
+                },
+            },
+            Request::Drop { name } => match self.joined {
+                None => "ERR join_first".to_string(),
+                Some(id) => match self.swarm.drop_file(id, &name) {
                     Ok(version) => format!("OK {version}"),
                     Err(e) => format!("ERR {e}"),
                 },

@@ -8,7 +8,6 @@ use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
-use std::thread;
 
 pub use swarm::Swarm;
 
@@ -31,25 +30,12 @@ fn publish_port(path: &Path, port: u16) -> io::Result<()> {
     })
 }
 
-/// Serves `listener` forever, one named thread per connection.
+/// At most this many connections are served at once; more get `ERR busy` and are closed.
+pub const MAX_CONNECTIONS: usize = 2048;
+
+/// Serves `listener` forever, one thread per connection.
 pub fn serve(listener: TcpListener, swarm: Arc<Swarm>) -> io::Result<()> {
-    loop {
-        let (stream, from) = match listener.accept() {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of descriptors or a connection reset before accept: wait a moment
-                // rather than spin, and keep serving.
-                eprintln!("tracker: accept failed: {e}");
-                thread::sleep(std::time::Duration::from_millis(100));
-                continue;
-            }
-        };
-        let swarm = swarm.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("tracker-conn-{from}"))
-            .spawn(move || conn::handle(stream, from, &swarm));
-        if let Err(e) = spawned {
-            eprintln!("tracker: cannot start a thread for {from}: {e}");
-        }
-    }
+    crate::server::accept_loop(listener, "tracker", MAX_CONNECTIONS, move |stream, from| {
+        conn::handle(stream, from, &swarm)
+    })
 }

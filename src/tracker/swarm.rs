@@ -21,6 +21,8 @@ struct PeerEntry {
     addr: SocketAddr,
     offered: BTreeSet<String>,
     received: BTreeSet<String>,
+    /// Files this peer gave up (lost from disk, or could not store): it is not waited for.
+    dropped: BTreeSet<String>,
 }
 
 struct FileEntry {
@@ -72,6 +74,9 @@ impl Swarm {
     /// Publishes a new peer and its offers atomically and prints its CONNECT block.
     pub fn join(&self, addr: SocketAddr, offers: Vec<FileMeta>) -> Result<PeerId, String> {
         let mut st = self.lock();
+        if st.peers.values().any(|p| p.addr == addr) {
+            return Err(format!("address_in_use {addr} is a living peer"));
+        }
         for meta in &offers {
             st.check_offer(meta)?;
         }
@@ -104,6 +109,7 @@ impl Swarm {
                 addr,
                 offered,
                 received: BTreeSet::new(),
+                dropped: BTreeSet::new(),
             },
         );
         st.version += 1;
@@ -148,6 +154,21 @@ impl Swarm {
         let version = st.version;
         output::emit_after(st, &block);
         Ok(version)
+    }
+
+    /// Peer `id` gave up file `name`: its pieces stop counting, and the leave rule no longer
+    /// waits for it to hold that file. Returns the state version after the change.
+    pub fn drop_file(&self, id: PeerId, name: &str) -> Result<u64, String> {
+        let mut st = self.lock();
+        let st_ref = &mut *st;
+        let peer = st_ref.peers.get_mut(&id).ok_or("not_joined")?;
+        let file = st_ref.files.get_mut(name).ok_or("unknown_file")?;
+        file.holders.remove(&id);
+        peer.received.remove(name);
+        peer.dropped.insert(name.to_string());
+        st.version += 1;
+        self.changed.notify_all();
+        Ok(st.version)
     }
 
     /// The files that some living peer holds at least in part, and the state version.
@@ -278,19 +299,23 @@ impl State {
     }
 
     fn leave_verdict(&self, id: PeerId) -> Verdict {
+        let gave_up = |peer: &PeerId, name: &String| {
+            self.peers
+                .get(peer)
+                .is_some_and(|p| p.dropped.contains(name))
+        };
         let mut others_lacking = false;
-        for file in self.files.values() {
+        for (name, file) in &self.files {
             let mine = file.holders.get(&id);
-            for (other, theirs) in &file.holders {
-                if *other == id {
-                    continue;
-                }
-                if !covers(mine, Some(theirs)) {
-                    return Verdict::Lacking;
+            if !gave_up(&id, name) {
+                for (other, theirs) in &file.holders {
+                    if *other != id && !covers(mine, Some(theirs)) {
+                        return Verdict::Lacking;
+                    }
                 }
             }
             for other in self.peers.keys().filter(|&&p| p != id) {
-                if !covers(file.holders.get(other), mine) {
+                if !gave_up(other, name) && !covers(file.holders.get(other), mine) {
                     others_lacking = true;
                 }
             }
@@ -365,6 +390,20 @@ mod tests {
         s.have(a, "e", &[]).unwrap();
         assert_eq!(s.leave(a, NOW), Leave::Bye);
         assert_eq!(s.leave(b, NOW), Leave::Bye, "alone now");
+    }
+
+    #[test]
+    fn one_address_joins_once_and_a_dropped_file_is_not_waited_for() {
+        let s = Swarm::default();
+        let a = s.join(addr(1), vec![meta("a", 1000, 1)]).unwrap();
+        assert!(s.join(addr(1), vec![]).is_err(), "address in use");
+        let b = s.join(addr(2), vec![]).unwrap();
+        assert!(
+            matches!(s.leave(a, NOW), Leave::Wait(_)),
+            "b lacks a's file"
+        );
+        s.drop_file(b, "a").unwrap();
+        assert_eq!(s.leave(a, NOW), Leave::Bye, "b gave the file up");
     }
 
     #[test]
