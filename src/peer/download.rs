@@ -90,7 +90,9 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
             )));
         }
         buf.resize(expected, 0);
-        link.payload(&mut buf)?;
+        // A valid header promised these bytes: a reply cut short breaks the protocol.
+        link.payload(&mut buf)
+            .map_err(|e| LinkError::Garbled(format!("piece {} cut short: {e}", job.piece)))?;
         queue.pop_front();
         if store.has_piece(&job) {
             store.release(&job);

@@ -450,3 +450,123 @@ pub fn check_complete_swarm(
     let set: BTreeSet<u64> = log.disconnects.iter().map(|(i, _)| *i).collect();
     assert_eq!(set.len(), peers.len(), "one DISCONNECT per peer");
 }
+
+/// A raw protocol client, for fake peers and hostile input.
+pub struct Raw {
+    pub stream: std::net::TcpStream,
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(addr: impl std::net::ToSocketAddrs) -> Raw {
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        let reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        Raw { stream, reader }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// The next line without its ending, or None at EOF or on an error.
+    pub fn line(&mut self) -> Option<String> {
+        use std::io::BufRead;
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(
+                String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+        }
+    }
+
+    /// Exactly `n` raw bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        use std::io::Read;
+        let mut buf = vec![0; n];
+        self.reader.read_exact(&mut buf).expect("payload");
+        buf
+    }
+
+    /// Sends one line and returns the reply line.
+    pub fn call(&mut self, line: &str) -> String {
+        self.send(format!("{line}\n").as_bytes());
+        self.line()
+            .unwrap_or_else(|| panic!("no reply to {line:?}"))
+    }
+
+    /// Whether the other side closed the connection (EOF) before `limit`.
+    pub fn closed_within(&mut self, limit: Duration) -> bool {
+        let _ = self.stream.set_read_timeout(Some(limit));
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if self.line().is_none() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Asks the tracker at `port` where the holders of `name` serve it.
+pub fn holders(port: u16, name: &str) -> Vec<String> {
+    let mut raw = Raw::connect(("127.0.0.1", port));
+    assert_eq!(raw.call("HELLO p2p/1 peer"), "OK p2p/1 tracker");
+    let head = raw.call(&format!("HOLDERS {}", name.replace(' ', "%20")));
+    let n: usize = head
+        .strip_prefix("OK ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (0..n).map(|_| raw.line().expect("holder line")).collect()
+}
+
+/// The address (ip:port) where the one holder of `name` serves chunks.
+pub fn holder_addr(port: u16, name: &str) -> String {
+    let list = holders(port, name);
+    assert_eq!(list.len(), 1, "{list:?}");
+    list[0].split(' ').nth(1).expect("addr").to_string()
+}
+
+/// A process's peak resident memory in KiB (VmHWM).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A process's CPU time so far, in clock ticks (user + system).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which sits in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    num(11) + num(12)
+}
+
+/// Piece hashes (64 KiB pieces) and whole SHA-1 of `data`, as an OFFER needs them.
+pub fn offer_of(name: &str, data: &[u8]) -> Vec<u8> {
+    let hashes: Vec<u8> = data
+        .chunks(65536)
+        .flat_map(|p| p2p::chunk::sha1(p))
+        .collect();
+    let sha = p2p::chunk::to_hex(&p2p::chunk::sha1(data));
+    let mut msg = format!("OFFER {} {} {sha}\n", p2p::name::encode(name), data.len()).into_bytes();
+    msg.extend_from_slice(&hashes);
+    msg
+}
