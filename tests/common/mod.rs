@@ -563,7 +563,7 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 pub fn offer_of(name: &str, data: &[u8]) -> Vec<u8> {
     let hashes: Vec<u8> = data
         .chunks(65536)
-        .flat_map(|p| p2p::chunk::sha1(p))
+        .flat_map(p2p::chunk::sha1)
         .collect();
     let sha = p2p::chunk::to_hex(&p2p::chunk::sha1(data));
     let mut msg = format!("OFFER {} {} {sha}\n", p2p::name::encode(name), data.len()).into_bytes();
