@@ -396,3 +396,426 @@ fn lying_server(listener: TcpListener, data: Vec<u8>, lie: Lie, asked: Arc<Atomi
         });
     }
 }
+
+/// The id of the peer whose CONNECT block offered nothing.
+fn empty_handed_id(tracker_out: &str) -> Option<u64> {
+    let log = parse_tracker(&complete_blocks(tracker_out));
+    log.connects
+        .iter()
+        .find(|(_, files)| files.is_empty())
+        .map(|(id, _)| *id)
+}
+
+/// The tracker's output up to its last complete line.
+fn complete_blocks(out: &str) -> String {
+    out.rfind('\n')
+        .map(|i| out[..=i].to_string())
+        .unwrap_or_default()
+}
+
+/// Case 7: a downloading peer SIGKILLed mid-swarm is dropped at once; the others finish and
+/// leave without waiting for it, and it gets no DISCONNECT block.
+#[test]
+fn a_downloader_killed_mid_swarm_is_dropped_and_the_others_leave() {
+    let root = TempDir::new("kill-downloader");
+    let (mut tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    let files = [("a.bin", 3 * MIB), ("b.bin", 3 * MIB + 1)];
+    let (specs, mut procs) = start_peers(root.path(), "seed", &files, 1, port, "2");
+    let victim_spec = peer_folder(root.path(), "victim", None);
+    let mut victim = start_peer(&victim_spec, port, "600", root.path(), "victim");
+    let mut victim_id = None;
+    assert!(wait_until(LIMIT, || {
+        victim_id = empty_handed_id(&tracker.stdout());
+        victim_id.is_some_and(|id| tracker.stdout().contains(&format!("PEER {id} ACQUIRED")))
+    }));
+    victim.kill();
+    for p in &mut procs {
+        p.wait(LIMIT);
+    }
+    let out = tracker.stdout();
+    let log = parse_tracker(&out);
+    let gone: Vec<u64> = log.disconnects.iter().map(|(id, _)| *id).collect();
+    assert!(
+        !gone.contains(&victim_id.unwrap()),
+        "the killed peer got a DISCONNECT: {gone:?}"
+    );
+    assert_eq!(gone.len(), 2);
+    // The survivors' own view is exact: filter the victim out and check them as a swarm.
+    let kept: String = filter_peer(&out, victim_id.unwrap());
+    check_complete_swarm(&specs, &mut procs, &kept, Duration::from_secs(2));
+    tracker.kill();
+}
+
+/// The tracker output without peer `id`'s blocks and lines.
+fn filter_peer(out: &str, id: u64) -> String {
+    let mut kept = String::new();
+    let mut skipping = false;
+    for line in out.lines() {
+        let header = line.starts_with("PEER ");
+        if header {
+            skipping = line.starts_with(&format!("PEER {id} "));
+        } else if !line.starts_with(&format!("{id}    ")) {
+            skipping = false;
+        }
+        if !skipping {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
+/// Case 8: a seeder SIGKILLed while a downloader fetches from it and from a second holder:
+/// the download completes from the second holder.
+#[test]
+fn a_seeder_killed_mid_download_is_replaced_by_the_other_holder() {
+    let data = content(8, 4 * MIB + 3);
+    let mut s = seeded("kill-seeder", "f", data.clone());
+    let second = peer_folder(s.root.path(), "second", Some(("f", data.clone())));
+    let mut second_proc = start_peer(&second, s.port, "600", s.root.path(), "second");
+    assert!(wait_until(LIMIT, || holders(s.port, "f").len() == 2));
+    let taker = peer_folder(s.root.path(), "taker", None);
+    let mut proc = start_peer(&taker, s.port, "0", s.root.path(), "taker");
+    assert!(wait_until(LIMIT, || s
+        .tracker
+        .stdout()
+        .contains("PEER 2 ACQUIRED")));
+    s.seeder.kill();
+    assert!(proc.wait(LIMIT).success(), "{}", proc.stderr());
+    assert_eq!(fs::read(taker.dir.join("Shared/f")).unwrap(), data);
+    let log = parse_tracker(&s.tracker.stdout());
+    let mut xs: Vec<u64> = log.acquired[&(2, "f".to_string())]
+        .iter()
+        .map(|(x, _)| *x)
+        .collect();
+    xs.sort();
+    assert_eq!(xs, (1..=chunks_of(data.len())).collect::<Vec<_>>());
+    second_proc.kill();
+}
+
+/// Case 9: the tracker dies while peers run: they keep trading with the peers they know,
+/// say so once, retry, and exit 1 with a clear message when it does not come back; nothing
+/// partial is ever left in Shared/.
+#[test]
+fn peers_ride_out_a_dead_tracker_then_exit_1() {
+    let data = content(9, 3 * MIB);
+    let mut s = seeded("kill-tracker", "f", data.clone());
+    let taker = peer_folder(s.root.path(), "taker", None);
+    let mut proc = start_peer(&taker, s.port, "600", s.root.path(), "taker");
+    assert!(wait_until(LIMIT, || s
+        .tracker
+        .stdout()
+        .contains("PEER 1 ACQUIRED")));
+    s.tracker.kill();
+    for p in [&mut proc, &mut s.seeder] {
+        let status = p.wait(LIMIT);
+        assert_eq!(status.code(), Some(1), "{}", p.stderr());
+        let err = p.stderr();
+        assert_eq!(
+            err.matches("retrying for").count(),
+            1,
+            "the loss is reported once: {err}"
+        );
+        assert!(
+            err.trim_end().ends_with("did not come back within 10 s"),
+            "{err}"
+        );
+        assert_eq!(p.stdout(), "", "no SHUTDOWN block after a failure");
+    }
+    // The taker finished the file from the seeder it knew, after the tracker was gone.
+    assert_eq!(entries(&taker.dir.join("Shared")), ["f"]);
+    assert_eq!(fs::read(taker.dir.join("Shared/f")).unwrap(), data);
+    assert_eq!(
+        entries(&taker.dir),
+        ["Shared"],
+        "no partial data left behind"
+    );
+}
+
+/// Case 10: a thousand idle connections and a slow sender do not stop a swarm; idle
+/// connections are closed after the deadline; the slow one is cut off.
+#[test]
+fn idle_and_slow_connections_are_closed_and_the_swarm_still_completes() {
+    let root = TempDir::new("idle");
+    let (mut tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    let mut idle: Vec<Raw> = (0..1000)
+        .map(|_| Raw::connect(("127.0.0.1", port)))
+        .collect();
+    // A sender trickling a byte every 2 s: never silent long enough to time out, never done.
+    let mut slow = Raw::connect(("127.0.0.1", port));
+    let mut trickle = slow.stream.try_clone().unwrap();
+    thread::spawn(move || {
+        for b in b"HELLO p2p/1 peer\n" {
+            if trickle.write_all(&[*b]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_secs(2));
+        }
+    });
+    let slow = thread::spawn(move || slow.line());
+    let files = [("x", 100_000), ("y", 513), ("z", 0)];
+    let (specs, mut procs) = start_peers(root.path(), "p", &files, 1, port, "1");
+    for p in &mut procs {
+        p.wait(LIMIT);
+    }
+    check_complete_swarm(
+        &specs,
+        &mut procs,
+        &tracker.stdout(),
+        Duration::from_secs(1),
+    );
+    for raw in &mut idle {
+        assert!(
+            raw.closed_within(Duration::from_secs(20)),
+            "an idle connection stayed open"
+        );
+    }
+    assert_eq!(slow.join().unwrap().as_deref(), Some("ERR too_slow"));
+    tracker.kill();
+}
+
+/// Case 10, continued: when file descriptors run out, the accept loop neither spins nor
+/// dies, and serves again once descriptors free up.
+#[test]
+fn running_out_of_file_descriptors_neither_spins_nor_crashes() {
+    let root = TempDir::new("fds");
+    let script = format!("ulimit -n 48 && exec '{BIN}' tracker");
+    let mut tracker = Proc::spawn("sh", &["-c", &script], root.path(), root.path(), "tracker");
+    let port_file = root.path().join("port.txt");
+    assert!(wait_until(LIMIT, || fs::read_to_string(&port_file)
+        .is_ok_and(|s| s.ends_with('\n'))));
+    let port: u16 = fs::read_to_string(&port_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let flood: Vec<TcpStreamHolder> = (0..100).map(|_| TcpStreamHolder::connect(port)).collect();
+    thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(tracker.pid());
+    thread::sleep(Duration::from_secs(2));
+    let spent = cpu_ticks(tracker.pid()) - before;
+    assert!(
+        spent < 50,
+        "the tracker spent {spent} ticks in 2 s while out of descriptors"
+    );
+    assert!(
+        tracker.try_status().is_none(),
+        "the tracker died: {}",
+        tracker.stderr()
+    );
+    assert!(
+        tracker.stderr().contains("accept failed"),
+        "{}",
+        tracker.stderr()
+    );
+    drop(flood);
+    let served = wait_until(LIMIT, || {
+        let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut raw = RawFrom::new(stream);
+        raw.ask("HELLO p2p/1 peer") == "OK p2p/1 tracker"
+    });
+    assert!(served, "the tracker serves again");
+    tracker.kill();
+}
+
+/// A connection that is only held open (its stream is never read).
+struct TcpStreamHolder(#[allow(dead_code)] Option<std::net::TcpStream>);
+
+impl TcpStreamHolder {
+    fn connect(port: u16) -> TcpStreamHolder {
+        TcpStreamHolder(std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+    }
+}
+
+/// A one-shot line client that tolerates a dead connection (answers "").
+struct RawFrom(std::io::BufReader<std::net::TcpStream>);
+
+impl RawFrom {
+    fn new(stream: std::net::TcpStream) -> RawFrom {
+        RawFrom(std::io::BufReader::new(stream))
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        let _ = self.0.get_mut().write_all(format!("{line}\n").as_bytes());
+        let mut reply = String::new();
+        let _ = std::io::BufRead::read_line(&mut self.0, &mut reply);
+        reply.trim_end().to_string()
+    }
+}
+
+/// Case 11: the same peer address joining twice at once, and the same chunk reported twice:
+/// exactly one effect each.
+#[test]
+fn duplicate_registrations_have_exactly_one_effect() {
+    let root = TempDir::new("dup");
+    let (mut tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    for listen in 7000..7020u16 {
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let barrier = barrier.clone();
+                thread::spawn(move || {
+                    let mut raw = Raw::connect(("127.0.0.1", port));
+                    raw.call("HELLO p2p/1 peer");
+                    barrier.wait();
+                    let reply = raw.call(&format!("JOIN {listen}"));
+                    (reply, raw)
+                })
+            })
+            .collect();
+        let replies: Vec<(String, Raw)> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let ok = replies.iter().filter(|(r, _)| r.starts_with("OK ")).count();
+        let refused = replies
+            .iter()
+            .filter(|(r, _)| r.starts_with("ERR address_in_use"))
+            .count();
+        assert_eq!(
+            (ok, refused),
+            (1, 1),
+            "{:?}",
+            replies.iter().map(|(r, _)| r).collect::<Vec<_>>()
+        );
+    }
+    let data = content(11, 1000);
+    let mut owner = Raw::connect(("127.0.0.1", port));
+    owner.call("HELLO p2p/1 peer");
+    owner.send(&offer_of("g", &data));
+    assert_eq!(owner.line().as_deref(), Some("OK"));
+    let owner_id: u64 = owner.call("JOIN 8000")[3..].parse().unwrap();
+    let mut taker = Raw::connect(("127.0.0.1", port));
+    taker.call("HELLO p2p/1 peer");
+    let taker_id: u64 = taker.call("JOIN 8001")[3..].parse().unwrap();
+    taker.send(b"HAVE g 0\nHAVE g 0\nHAVE g 0-0\n");
+    for _ in 0..3 {
+        assert!(taker.line().unwrap().starts_with("OK "));
+    }
+    let log = parse_tracker(&complete_blocks(&tracker.stdout()));
+    assert_eq!(log.acquired[&(taker_id, "g".to_string())], [(1, 2), (2, 2)]);
+    assert!(!log.acquired.contains_key(&(owner_id, "g".to_string())));
+    tracker.kill();
+}
+
+/// Case 12: a seed deleted or truncated under a seeding peer: it answers ERR, never short or
+/// stale data, stops offering the file, and downloaders use the other holder.
+#[test]
+fn a_seed_deleted_or_truncated_under_a_seeder_is_no_longer_served() {
+    let one = content(12, MIB);
+    let two = content(13, MIB + 77);
+    let s = seeded("vanish", "one", one.clone());
+    // The seeder also holds "two"; a second peer holds both.
+    fs::write(s.spec.dir.join("Shared/two"), &two).unwrap_or(());
+    let root = s.root.path();
+    let other = peer_folder(root, "other", Some(("one", one.clone())));
+    fs::write(other.dir.join("Shared/two"), &two).unwrap();
+    let mut other_proc = start_peer(&other, s.port, "600", root, "other");
+    assert!(wait_until(LIMIT, || holders(s.port, "one").len() == 2));
+    let seeder_addr = holders(s.port, "one")
+        .into_iter()
+        .find(|h| h.starts_with("0 "))
+        .and_then(|h| h.split(' ').nth(1).map(str::to_string))
+        .unwrap();
+    fs::remove_file(s.spec.dir.join("Shared/one")).unwrap();
+    let mut raw = Raw::connect(seeder_addr.as_str());
+    raw.call("HELLO p2p/1 peer");
+    assert_eq!(raw.call("GET one 0 128"), "ERR read_failed");
+    assert_eq!(
+        raw.call("GET one 0 128"),
+        "ERR unknown_file",
+        "no longer offered"
+    );
+    assert!(
+        wait_until(LIMIT, || holders(s.port, "one").len() == 1),
+        "the tracker was told"
+    );
+    let taker = peer_folder(root, "taker", None);
+    let mut proc = start_peer(&taker, s.port, "0", root, "taker");
+    assert!(proc.wait(LIMIT).success(), "{}", proc.stderr());
+    assert_eq!(fs::read(taker.dir.join("Shared/one")).unwrap(), one);
+    assert_eq!(fs::read(taker.dir.join("Shared/two")).unwrap(), two);
+    assert!(
+        s.seeder.stderr().contains("no longer sharing \"one\""),
+        "{}",
+        s.seeder.stderr()
+    );
+    other_proc.kill();
+}
+
+/// Case 12, truncation: a seed cut short under its seeder is refused, never served short.
+#[test]
+fn a_truncated_seed_is_refused_never_served_short() {
+    let data = content(14, 200_000);
+    let s = seeded("truncate", "t", data);
+    let addr = holder_addr(s.port, "t");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(s.spec.dir.join("Shared/t"))
+        .unwrap()
+        .set_len(100_000)
+        .unwrap();
+    let mut raw = Raw::connect(addr.as_str());
+    raw.call("HELLO p2p/1 peer");
+    // The first piece is still on disk whole, but the file changed: refused all the same.
+    assert_eq!(raw.call("GET t 0 128"), "ERR read_failed");
+    assert_eq!(raw.call("GET t 256 128"), "ERR unknown_file");
+    assert!(wait_until(LIMIT, || holders(s.port, "t").is_empty()));
+}
+
+/// Case 13: the downloader's disk fills up: a clear error, nothing partial in Shared/, and
+/// it keeps serving what it has until the swarm lets it go.
+#[test]
+fn a_full_disk_gives_a_clear_error_and_the_peer_keeps_serving() {
+    let big = content(15, 3 * MIB);
+    let small = content(16, 20_000);
+    let s = seeded("disk-full", "big", big.clone());
+    let root = s.root.path();
+    let mount = root.join("small-disk");
+    fs::create_dir_all(&mount).unwrap();
+    fs::write(root.join("small.src"), &small).unwrap();
+    // The downloader runs on a 1 MiB tmpfs of its own, in a private mount namespace; it
+    // writes what its Shared/ held at the end beside the mount, where the test can see it.
+    let script = format!(
+        "mount -t tmpfs -o size=1m none '{m}' && mkdir '{m}/Shared' && cp '{r}/small.src' '{m}/Shared/small' \
+         && cd '{m}' && '{BIN}' peer 127.0.0.1 {p} 0; rc=$?; ls -A '{m}' > '{r}/top.txt'; ls -A '{m}/Shared' > '{r}/shared.txt'; \
+         cmp -s '{m}/Shared/small' '{r}/small.src' && echo same > '{r}/small.txt'; exit $rc",
+        m = mount.display(),
+        r = root.display(),
+        p = s.port
+    );
+    let mut proc = Proc::spawn("unshare", &["-rm", "sh", "-c", &script], root, root, "full");
+    assert!(proc.wait(LIMIT).success(), "{}", proc.stderr());
+    let err = proc.stderr();
+    assert!(
+        err.contains("giving up \"big\": cannot write it: No space left on device"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("shared.txt")).unwrap(),
+        "small\n",
+        "nothing partial in Shared/"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("top.txt")).unwrap(),
+        "Shared\n",
+        "no partial data left"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("small.txt")).unwrap(),
+        "same\n"
+    );
+    // It kept uploading: the seeder got its small file from it.
+    assert!(wait_until(LIMIT, || fs::read(
+        s.spec.dir.join("Shared/small")
+    )
+    .is_ok_and(|d| d == small)));
+    let log = parse_tracker(&complete_blocks(&s.tracker.stdout()));
+    let (_, received) = log
+        .disconnects
+        .iter()
+        .find(|(id, _)| *id == 1)
+        .expect("DISCONNECT");
+    assert!(received.is_empty(), "{received:?}");
+    assert_eq!(proc.stdout(), "PEER 1 SHUTDOWN: HAS 1\n1    small\n");
+}

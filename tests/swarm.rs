@@ -20,6 +20,16 @@ fn swarm(tag: &str, files: &[(&str, usize)], alive: u64) {
     }
     let out = tracker.stdout();
     check_complete_swarm(&specs, &mut procs, &out, Duration::from_secs(alive));
+    let ids: Vec<u64> = parse_tracker(&out)
+        .connects
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        ids,
+        (0..files.len() as u64).collect::<Vec<_>>(),
+        "ids count from 0"
+    );
     assert!(
         tracker.try_status().is_none(),
         "the tracker runs until killed"

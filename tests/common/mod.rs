@@ -366,10 +366,9 @@ pub fn check_complete_swarm(
     let all_names: Vec<String> = all.keys().map(|s| s.to_string()).collect();
     assert_eq!(log.connects.len(), peers.len(), "one CONNECT per peer");
     let ids: Vec<u64> = log.connects.iter().map(|(id, _)| *id).collect();
-    assert_eq!(
-        ids,
-        (0..peers.len() as u64).collect::<Vec<_>>(),
-        "ids 0.. in connection order"
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids grow in connection order: {ids:?}"
     );
     for (spec, proc) in peers.iter().zip(procs.iter_mut()) {
         let status = proc.wait(Duration::from_secs(60));
@@ -561,10 +560,7 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 
 /// Piece hashes (64 KiB pieces) and whole SHA-1 of `data`, as an OFFER needs them.
 pub fn offer_of(name: &str, data: &[u8]) -> Vec<u8> {
-    let hashes: Vec<u8> = data
-        .chunks(65536)
-        .flat_map(p2p::chunk::sha1)
-        .collect();
+    let hashes: Vec<u8> = data.chunks(65536).flat_map(p2p::chunk::sha1).collect();
     let sha = p2p::chunk::to_hex(&p2p::chunk::sha1(data));
     let mut msg = format!("OFFER {} {} {sha}\n", p2p::name::encode(name), data.len()).into_bytes();
     msg.extend_from_slice(&hashes);
