@@ -12,6 +12,8 @@ pub const CHUNK_SIZE: u64 = 512;
 pub const CHUNKS_PER_PIECE: u64 = 128;
 /// Swarm mode's piece size.
 pub const PIECE_SIZE: u64 = CHUNK_SIZE * CHUNKS_PER_PIECE;
+/// The piece size of `.mtorrent` files (the interactive client): 1,024 chunks.
+pub const MTORRENT_PIECE_SIZE: u64 = 512 * 1024;
 /// The largest file swarm mode accepts (64 GiB): keeps a hash list at 20 MiB at most.
 pub const MAX_FILE_SIZE: u64 = 64 << 30;
 
@@ -24,12 +26,27 @@ pub type PieceIndex = u32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     size: u64,
+    piece_size: u64,
 }
 
 impl Geometry {
-    /// The geometry of a file of `size` bytes, or `None` above [`MAX_FILE_SIZE`].
+    /// The swarm-mode geometry (64 KiB pieces) of a file of `size` bytes, or `None` above
+    /// [`MAX_FILE_SIZE`].
     pub fn new(size: u64) -> Option<Geometry> {
-        (size <= MAX_FILE_SIZE).then_some(Geometry { size })
+        Geometry::with_piece_size(size, PIECE_SIZE)
+    }
+
+    /// The geometry with pieces of `piece_size` bytes, a whole number of chunks (at most
+    /// [`crate::protocol::MAX_GET_CHUNKS`], so that one `GET` fetches a piece).
+    pub fn with_piece_size(size: u64, piece_size: u64) -> Option<Geometry> {
+        let chunks = piece_size / CHUNK_SIZE;
+        let fits =
+            piece_size % CHUNK_SIZE == 0 && (1..=crate::protocol::MAX_GET_CHUNKS).contains(&chunks);
+        (size <= MAX_FILE_SIZE && fits).then_some(Geometry { size, piece_size })
+    }
+
+    pub fn piece_size(self) -> u64 {
+        self.piece_size
     }
 
     pub fn size(self) -> u64 {
@@ -43,7 +60,7 @@ impl Geometry {
 
     pub fn num_pieces(self) -> u32 {
         // MAX_FILE_SIZE / PIECE_SIZE fits in u32 by a wide margin.
-        self.size.div_ceil(PIECE_SIZE) as u32
+        self.size.div_ceil(self.piece_size) as u32
     }
 
     /// Byte offset and length of piece `p`, or `None` if `p` is out of range.
@@ -51,8 +68,8 @@ impl Geometry {
         if p >= self.num_pieces() {
             return None;
         }
-        let start = u64::from(p) * PIECE_SIZE;
-        let len = (self.size - start).min(PIECE_SIZE);
+        let start = u64::from(p) * self.piece_size;
+        let len = (self.size - start).min(self.piece_size);
         Some((start, len as usize))
     }
 
@@ -76,18 +93,20 @@ impl Geometry {
 
     /// The pieces that the chunk run `[first, first + count)` touches.
     pub fn pieces_of_chunk_run(self, first: u64, count: u64) -> std::ops::RangeInclusive<u32> {
+        let per_piece = self.piece_size / CHUNK_SIZE;
         let last = first + count.max(1) - 1;
-        (first / CHUNKS_PER_PIECE) as u32..=(last / CHUNKS_PER_PIECE) as u32
+        (first / per_piece) as u32..=(last / per_piece) as u32
     }
 }
 
-/// What everyone agrees a file is: its name, size, whole-file SHA-1 and piece hashes, as
-/// computed by its first owner.
+/// What everyone agrees a file is: its name, size, piece hashes and (in swarm mode)
+/// whole-file SHA-1, as computed by its first owner. `name` is the key a file goes by on
+/// the wire: the file name in swarm mode, the info hash for `.mtorrent` files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileMeta {
     pub name: String,
     pub geometry: Geometry,
-    pub sha1: Sha1Hash,
+    pub sha1: Option<Sha1Hash>,
     pub piece_hashes: Vec<Sha1Hash>,
 }
 
@@ -287,6 +306,23 @@ mod tests {
         assert_eq!(g.piece_chunks(2), Some((256, 1)));
         assert_eq!(g.piece_span(3), None);
         assert!(Geometry::new(MAX_FILE_SIZE + 1).is_none());
+    }
+
+    #[test]
+    fn mtorrent_pieces_are_512_kib_and_one_get_each() {
+        let g = Geometry::with_piece_size(3 * 1024 * 1024 + 12345, MTORRENT_PIECE_SIZE).unwrap();
+        assert_eq!(g.num_pieces(), 7);
+        assert_eq!(g.piece_chunks(0), Some((0, 1024)));
+        assert_eq!(g.piece_chunks(6), Some((6144, 25)));
+        assert_eq!(g.pieces_of_chunk_run(1023, 2), 0..=1);
+        assert!(
+            Geometry::with_piece_size(10, 1000).is_none(),
+            "not whole chunks"
+        );
+        assert!(
+            Geometry::with_piece_size(10, 1024 * 1024).is_none(),
+            "over one GET"
+        );
     }
 
     #[test]

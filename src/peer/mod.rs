@@ -75,10 +75,13 @@ fn join(
 ) -> Result<(Link, u64), LinkError> {
     let mut link = Link::connect(tracker, Role::Peer, timeout)?;
     for meta in store.complete_files() {
+        let Some(sha1) = meta.sha1 else {
+            continue;
+        };
         let req = Request::Offer {
             name: meta.name.clone(),
             size: meta.geometry.size(),
-            sha1: meta.sha1,
+            sha1,
         };
         link.send_with(&req, &meta.hash_block())?;
         link.flush()?;
@@ -304,7 +307,7 @@ impl Swarm {
         let meta = FileMeta {
             name: name.clone(),
             geometry,
-            sha1,
+            sha1: Some(sha1),
             piece_hashes,
         };
         if let Err(e) = self.store.add_download(meta) {

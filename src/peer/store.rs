@@ -8,7 +8,7 @@
 //! whole-file SHA-1 have matched. No disk or socket I/O happens under the lock: callers get
 //! an `Arc<File>` and do positioned I/O outside.
 
-use crate::chunk::{Bitset, FileMeta, Geometry, PIECE_SIZE, PieceIndex, Rng, Sha1Hash};
+use crate::chunk::{Bitset, FileMeta, Geometry, PieceIndex, Rng, Sha1Hash};
 use crate::protocol::MAX_GET_CHUNKS;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -44,6 +44,10 @@ enum Status {
 struct Local {
     meta: Arc<FileMeta>,
     file: Arc<File>,
+    /// Where the bytes are now: the partial file while downloading.
+    path: PathBuf,
+    /// Where the file belongs once complete (the same as `path` for a seed).
+    dest: PathBuf,
     have: Bitset,
     status: Status,
     /// Workers fetching each piece now, and the pieces where that is not zero.
@@ -58,11 +62,19 @@ struct Local {
 }
 
 impl Local {
-    fn new(meta: FileMeta, file: File, have: Bitset, status: Status) -> Local {
+    fn new(
+        meta: FileMeta,
+        file: File,
+        (path, dest): (PathBuf, PathBuf),
+        have: Bitset,
+        status: Status,
+    ) -> Local {
         let n = have.num_bits();
         Local {
             meta: Arc::new(meta),
             file: Arc::new(file),
+            path,
+            dest,
             have,
             status,
             inflight: vec![0; n],
@@ -132,8 +144,10 @@ struct Inner {
 }
 
 pub struct Store {
+    /// Swarm mode's `Shared/`, where downloads go when complete.
     shared: PathBuf,
-    partial: PathBuf,
+    /// Swarm mode's hidden folder for downloads in progress, removed at the end if empty.
+    partial: Option<PathBuf>,
     inner: Mutex<Inner>,
     changed: Condvar,
     rng: Mutex<Rng>,
@@ -158,7 +172,7 @@ impl Store {
                 continue;
             }
             let file = File::open(entry.path())?;
-            let Some(meta) = hash_file(&name, &file)? else {
+            let Some(meta) = hash_file(&name, &file, crate::chunk::PIECE_SIZE, true)? else {
                 eprintln!(
                     "peer: skipping {name:?}: larger than {} bytes",
                     crate::chunk::MAX_FILE_SIZE
@@ -166,7 +180,8 @@ impl Store {
                 continue;
             };
             let have = Bitset::full(meta.geometry.num_pieces() as usize);
-            files.insert(name, Local::new(meta, file, have, Status::Own));
+            let paths = (entry.path(), entry.path());
+            files.insert(name, Local::new(meta, file, paths, have, Status::Own));
         }
         fs::create_dir_all(partial)?;
         for entry in fs::read_dir(partial)? {
@@ -175,16 +190,59 @@ impl Store {
                 fs::remove_file(entry.path())?;
             }
         }
+        let store = Store::empty();
+        store.lock().files = files;
         Ok(Store {
+            partial: Some(partial.to_path_buf()),
             shared: shared.to_path_buf(),
-            partial: partial.to_path_buf(),
-            inner: Mutex::new(Inner {
-                files,
-                ..Inner::default()
-            }),
+            ..store
+        })
+    }
+
+    /// A store with no files, for the interactive client, which adds seeds and downloads
+    /// wherever the user keeps them.
+    pub fn empty() -> Store {
+        Store {
+            partial: None,
+            shared: PathBuf::new(),
+            inner: Mutex::new(Inner::default()),
             changed: Condvar::new(),
             rng: Mutex::new(Rng::seeded()),
-        })
+        }
+    }
+
+    /// Seeds the complete file at `path`, already hashed into `meta`.
+    pub fn add_seed(&self, meta: FileMeta, path: &Path) -> io::Result<()> {
+        let file = File::open(path)?;
+        let have = Bitset::full(meta.geometry.num_pieces() as usize);
+        let name = meta.name.clone();
+        let local = Local::new(
+            meta,
+            file,
+            (path.to_path_buf(), path.to_path_buf()),
+            have,
+            Status::Own,
+        );
+        self.lock().files.insert(name, local);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Stops serving and fetching `name` and forgets it; a remote fetching it at that moment
+    /// gets `ERR unknown_file` and turns to another holder.
+    pub fn forget(&self, name: &str) {
+        self.lock().files.remove(name);
+        self.changed.notify_all();
+    }
+
+    /// Verified pieces and piece count of `name`, and whether it is complete (in place).
+    pub fn progress(&self, name: &str) -> Option<(Bitset, bool)> {
+        let inner = self.lock();
+        let local = inner.files.get(name)?;
+        Some((
+            local.have.clone(),
+            matches!(local.status, Status::Own | Status::Complete),
+        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -209,6 +267,7 @@ impl Store {
     pub fn give_up(&self, name: &str, why: &dyn std::fmt::Display) {
         let mut inner = self.lock();
         let was = inner.files.get(name).map(|l| l.status);
+        let path = inner.files.get(name).map(|l| l.path.clone());
         let now = match was {
             Some(Status::Downloading) | None => Status::Failed,
             Some(Status::Own | Status::Complete) => Status::Lost,
@@ -224,7 +283,9 @@ impl Store {
         drop(inner);
         self.changed.notify_all();
         if now == Status::Failed {
-            let _ = fs::remove_file(self.partial.join(name));
+            if let Some(path) = path {
+                let _ = fs::remove_file(path);
+            }
             eprintln!("peer: giving up {name:?}: {why}");
         } else {
             eprintln!("peer: no longer sharing {name:?}: {why}");
@@ -236,23 +297,21 @@ impl Store {
         std::mem::take(&mut self.lock().drops)
     }
 
-    /// Whether a file we serve from `Shared/` is still there, whole: a seed deleted or
+    /// Whether a complete file we serve is still where it was, whole: a seed deleted or
     /// truncated under us must not be served short or stale. Call outside the lock.
     pub fn still_intact(&self, name: &str) -> bool {
         let expected = {
             let inner = self.lock();
             match inner.files.get(name) {
                 Some(l) if matches!(l.status, Status::Own | Status::Complete) => {
-                    Some(l.meta.geometry.size())
+                    Some((l.path.clone(), l.meta.geometry.size()))
                 }
                 _ => None,
             }
         };
         match expected {
             None => true,
-            Some(size) => {
-                fs::metadata(self.shared.join(name)).is_ok_and(|m| m.is_file() && m.len() == size)
-            }
+            Some((path, size)) => fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size),
         }
     }
 
@@ -283,28 +342,63 @@ impl Store {
         inner.reports = pending.into_iter().collect();
     }
 
-    /// Starts downloading a file the tracker listed. An empty file is complete at once.
+    /// Starts downloading a file the tracker listed into the hidden partial folder; it moves
+    /// into `Shared/` when complete. An empty file is complete at once.
     pub fn add_download(&self, meta: FileMeta) -> io::Result<()> {
-        let path = self.partial.join(&meta.name);
+        let partial = self.partial.clone().unwrap_or_default().join(&meta.name);
+        let dest = self.shared.join(&meta.name);
+        self.add_download_to(meta, &partial, &dest, false)
+    }
+
+    /// Starts downloading into `partial`, to be renamed to `dest` when complete. With
+    /// `resume`, the pieces already in `partial` are verified and kept rather than fetched
+    /// again. An empty file is complete at once.
+    pub fn add_download_to(
+        &self,
+        meta: FileMeta,
+        partial: &Path,
+        dest: &Path,
+        resume: bool,
+    ) -> io::Result<()> {
+        let size = meta.geometry.size();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
-            .open(&path)?;
-        file.set_len(meta.geometry.size())?;
+            .truncate(!resume)
+            .open(partial)?;
         let n = meta.geometry.num_pieces() as usize;
+        let mut have = Bitset::new(n);
+        if resume && file.metadata()?.len() == size {
+            let mut buf = Vec::new();
+            for p in 0..meta.geometry.num_pieces() {
+                let (offset, len) = meta.geometry.piece_span(p).unwrap_or((0, 0));
+                buf.resize(len, 0);
+                if file.read_exact_at(&mut buf, offset).is_ok()
+                    && meta.piece_hashes.get(p as usize) == Some(&crate::chunk::sha1(&buf))
+                {
+                    have.set(p as usize);
+                }
+            }
+        }
+        file.set_len(size)?;
         let name = meta.name.clone();
-        let empty = n == 0;
+        let complete = have.is_full();
         {
             let mut inner = self.lock();
             if inner.files.contains_key(&name) {
                 return Ok(());
             }
-            let local = Local::new(meta, file, Bitset::new(n), Status::Downloading);
+            let local = Local::new(
+                meta,
+                file,
+                (partial.to_path_buf(), dest.to_path_buf()),
+                have,
+                Status::Downloading,
+            );
             inner.files.insert(name.clone(), local);
         }
-        if empty {
+        if complete {
             self.finalize(&name);
         }
         Ok(())
@@ -501,31 +595,38 @@ impl Store {
             .is_some_and(|l| l.have.get(job.piece as usize))
     }
 
-    /// Checks the whole-file SHA-1 of a file whose pieces are all verified and moves it into
-    /// `Shared/`. A mismatch or a disk error marks the file failed.
+    /// Checks the whole-file SHA-1 (where the file has one) of a file whose pieces are all
+    /// verified and moves it to its destination. A mismatch or a disk error gives it up.
     pub fn finalize(&self, name: &str) {
-        let Some((meta, file)) = self
-            .lock()
-            .files
-            .get(name)
-            .map(|l| (l.meta.clone(), l.file.clone()))
-        else {
+        let Some((meta, file, path, dest)) = self.lock().files.get(name).map(|l| {
+            (
+                l.meta.clone(),
+                l.file.clone(),
+                l.path.clone(),
+                l.dest.clone(),
+            )
+        }) else {
             return;
         };
-        let outcome = whole_file_sha1(&file, meta.geometry.size()).and_then(|sha| {
-            if sha != meta.sha1 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "whole-file SHA-1 mismatch",
-                ));
-            }
-            fs::rename(self.partial.join(name), self.shared.join(name))
-        });
-        match outcome {
+        let checked = match meta.sha1 {
+            None => Ok(()),
+            Some(expected) => whole_file_sha1(&file, meta.geometry.size()).and_then(|sha| {
+                if sha == expected {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "whole-file SHA-1 mismatch",
+                    ))
+                }
+            }),
+        };
+        match checked.and_then(|()| fs::rename(&path, &dest)) {
             Ok(()) => {
                 let mut inner = self.lock();
                 if let Some(local) = inner.files.get_mut(name) {
                     local.status = Status::Complete;
+                    local.path = dest;
                     inner.reports.entry(name.to_string()).or_default();
                 }
                 drop(inner);
@@ -625,20 +726,23 @@ impl Store {
             .collect()
     }
 
-    /// Removes the partial files of downloads that did not complete, and the folder if empty.
+    /// Removes the partial files of downloads that did not complete, and swarm mode's partial
+    /// folder if that leaves it empty.
     pub fn discard_partials(&self) {
-        let names: Vec<String> = {
+        let paths: Vec<PathBuf> = {
             let inner = self.lock();
             let partial = inner
                 .files
-                .iter()
-                .filter(|(_, l)| l.status == Status::Downloading);
-            partial.map(|(n, _)| n.clone()).collect()
+                .values()
+                .filter(|l| l.status == Status::Downloading);
+            partial.map(|l| l.path.clone()).collect()
         };
-        for name in names {
-            let _ = fs::remove_file(self.partial.join(name));
+        for path in paths {
+            let _ = fs::remove_file(path);
         }
-        let _ = fs::remove_dir(&self.partial);
+        if let Some(dir) = &self.partial {
+            let _ = fs::remove_dir(dir);
+        }
     }
 }
 
@@ -685,25 +789,33 @@ fn candidates<'a>(
     })
 }
 
-/// Reads `file` once, front to back, computing its piece hashes and whole-file SHA-1.
-pub fn hash_file(name: &str, mut file: &File) -> io::Result<Option<FileMeta>> {
+/// Reads `file` once, front to back, computing its hashes for pieces of `piece_size` bytes,
+/// and with `whole` its whole-file SHA-1 too. `None` if the file is too large.
+pub fn hash_file(
+    name: &str,
+    mut file: &File,
+    piece_size: u64,
+    whole: bool,
+) -> io::Result<Option<FileMeta>> {
     let size = file.metadata()?.len();
-    let Some(geometry) = Geometry::new(size) else {
+    let Some(geometry) = Geometry::with_piece_size(size, piece_size) else {
         return Ok(None);
     };
-    let mut whole = sha1_smol::Sha1::new();
+    let mut hasher = whole.then(sha1_smol::Sha1::new);
     let mut piece_hashes = Vec::with_capacity(geometry.num_pieces() as usize);
-    let mut buf = vec![0; PIECE_SIZE as usize];
+    let mut buf = vec![0; piece_size as usize];
     for p in 0..geometry.num_pieces() {
         let (_, len) = geometry.piece_span(p).unwrap_or((0, 0));
         file.read_exact(&mut buf[..len])?;
-        whole.update(&buf[..len]);
+        if let Some(h) = &mut hasher {
+            h.update(&buf[..len]);
+        }
         piece_hashes.push(crate::chunk::sha1(&buf[..len]));
     }
     Ok(Some(FileMeta {
         name: name.to_string(),
         geometry,
-        sha1: whole.digest().bytes(),
+        sha1: hasher.map(|h| h.digest().bytes()),
         piece_hashes,
     }))
 }
@@ -724,7 +836,7 @@ fn whole_file_sha1(file: &File, size: u64) -> io::Result<Sha1Hash> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::sha1;
+    use crate::chunk::{PIECE_SIZE, sha1};
 
     /// A store with no files of its own, in a fresh folder under the temp dir.
     fn empty_store(tag: &str) -> (Store, PathBuf) {
@@ -740,7 +852,7 @@ mod tests {
         FileMeta {
             name: name.into(),
             geometry,
-            sha1: sha1(name.as_bytes()),
+            sha1: Some(sha1(name.as_bytes())),
             piece_hashes: (0..pieces).map(|p| sha1(&p.to_le_bytes())).collect(),
         }
     }

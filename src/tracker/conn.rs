@@ -141,7 +141,7 @@ impl Conn<'_> {
                         "{} {} {}\n",
                         name::encode(&f.name),
                         f.geometry.size(),
-                        crate::chunk::to_hex(&f.sha1)
+                        f.sha1.map(|h| crate::chunk::to_hex(&h)).unwrap_or_default()
                     ));
                 }
                 out.pop();
@@ -228,7 +228,7 @@ impl Conn<'_> {
         let meta = FileMeta {
             name,
             geometry,
-            sha1,
+            sha1: Some(sha1),
             piece_hashes,
         };
         if self.staged.iter().any(|m| m.name == meta.name) {

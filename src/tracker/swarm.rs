@@ -347,7 +347,7 @@ mod tests {
         FileMeta {
             name: name.into(),
             geometry: g,
-            sha1: sha1(&[seed]),
+            sha1: Some(sha1(&[seed])),
             piece_hashes: (0..g.num_pieces())
                 .map(|p| sha1(&[seed, p as u8]))
                 .collect(),
