@@ -40,8 +40,8 @@ impl Geometry {
     /// [`crate::protocol::MAX_GET_CHUNKS`], so that one `GET` fetches a piece).
     pub fn with_piece_size(size: u64, piece_size: u64) -> Option<Geometry> {
         let chunks = piece_size / CHUNK_SIZE;
-        let fits =
-            piece_size % CHUNK_SIZE == 0 && (1..=crate::protocol::MAX_GET_CHUNKS).contains(&chunks);
+        let fits = piece_size.is_multiple_of(CHUNK_SIZE)
+            && (1..=crate::protocol::MAX_GET_CHUNKS).contains(&chunks);
         (size <= MAX_FILE_SIZE && fits).then_some(Geometry { size, piece_size })
     }
 

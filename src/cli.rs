@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
@@ -9,6 +10,10 @@ usage:
   p2p tracker                  run the swarm tracker; writes its port to ./port.txt
   p2p peer IP PORT MIN_ALIVE   run a swarm peer sharing ./Shared with the tracker at IP:PORT,
                                staying at least MIN_ALIVE seconds
+  p2p tracker MY_ADDR OTHER_ADDR STATE_FILE LOG_FILE
+                               run one of two trackers kept in sync (addresses are ip:port)
+  p2p client MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]
+                               run the interactive client, serving others at MY_ADDR
   p2p --help                   show this text";
 
 #[derive(Debug, PartialEq)]
@@ -19,6 +24,17 @@ pub enum Command {
         tracker: SocketAddr,
         min_alive: Duration,
     },
+    PairTracker {
+        me: SocketAddr,
+        twin: SocketAddr,
+        state: PathBuf,
+        log: PathBuf,
+    },
+    Client {
+        me: SocketAddr,
+        trackers: Vec<SocketAddr>,
+        log: Option<PathBuf>,
+    },
 }
 
 pub fn parse(args: &[String]) -> Result<Command, Error> {
@@ -26,7 +42,36 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     match words.as_slice() {
         ["-h" | "--help" | "help"] => Ok(Command::Help),
         ["tracker"] => Ok(Command::Tracker),
-        ["tracker", ..] => Err(usage("tracker takes no arguments")),
+        ["tracker", me, twin, state, log] => Ok(Command::PairTracker {
+            me: addr(me)?,
+            twin: addr(twin)?,
+            state: PathBuf::from(state),
+            log: PathBuf::from(log),
+        }),
+        ["tracker", ..] => Err(usage(
+            "tracker takes no arguments, or MY_ADDR OTHER_ADDR STATE_FILE LOG_FILE",
+        )),
+        ["client", me, rest @ ..] if (1..=3).contains(&rest.len()) => {
+            let mut trackers = vec![addr(rest[0])?];
+            let mut log = None;
+            match rest.get(1) {
+                Some(second) if looks_like_addr(second) => {
+                    trackers.push(addr(second)?);
+                    log = rest.get(2).map(PathBuf::from);
+                }
+                Some(file) if rest.len() == 2 => log = Some(PathBuf::from(file)),
+                Some(_) => {
+                    return Err(usage("client takes MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]"));
+                }
+                None => {}
+            }
+            Ok(Command::Client {
+                me: addr(me)?,
+                trackers,
+                log,
+            })
+        }
+        ["client", ..] => Err(usage("client takes MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]")),
         ["peer", ip, port, min_alive] => Ok(Command::Peer {
             tracker: tracker_addr(ip, port)?,
             min_alive: seconds(min_alive)?,
@@ -39,6 +84,20 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
 
 fn usage(what: &str) -> Error {
     Error::Usage(format!("p2p: {what}\n{USAGE}"))
+}
+
+/// Whether `word` ends in `:<port>`, so it names a tracker rather than a log file.
+fn looks_like_addr(word: &str) -> bool {
+    word.rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+}
+
+/// An `ip:port` word, as the pair trackers and the client take them.
+fn addr(word: &str) -> Result<SocketAddr, Error> {
+    let (ip, port) = word
+        .rsplit_once(':')
+        .ok_or_else(|| usage(&format!("{word:?} is not ip:port")))?;
+    tracker_addr(ip.trim_start_matches('[').trim_end_matches(']'), port)
 }
 
 fn tracker_addr(ip: &str, port: &str) -> Result<SocketAddr, Error> {
@@ -85,6 +144,33 @@ mod tests {
     }
 
     #[test]
+    fn pair_trackers_and_clients_parse() {
+        let a: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:7002".parse().unwrap();
+        assert!(matches!(
+            parse(&args("tracker 127.0.0.1:7001 127.0.0.1:7002 s.txt l.txt")).unwrap(),
+            Command::PairTracker { me, twin, .. } if me == a && twin == b
+        ));
+        let client = |line: &str| match parse(&args(line)).unwrap() {
+            Command::Client { trackers, log, .. } => (trackers, log),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(client("client 127.0.0.1:1 127.0.0.1:7001"), (vec![a], None));
+        assert_eq!(
+            client("client 127.0.0.1:1 127.0.0.1:7001 127.0.0.1:7002"),
+            (vec![a, b], None)
+        );
+        assert_eq!(
+            client("client 127.0.0.1:1 127.0.0.1:7001 127.0.0.1:7002 c.log"),
+            (vec![a, b], Some(PathBuf::from("c.log")))
+        );
+        assert_eq!(
+            client("client 127.0.0.1:1 127.0.0.1:7001 c.log"),
+            (vec![a], Some(PathBuf::from("c.log")))
+        );
+    }
+
+    #[test]
     fn bad_command_lines_are_usage_errors() {
         for line in [
             "",
@@ -98,6 +184,11 @@ mod tests {
             "peer 127.0.0.1 80 NaN",
             "peer 127.0.0.1 80 1 extra",
             "seed",
+            "tracker 127.0.0.1:1 127.0.0.1:2 s",
+            "tracker 127.0.0.1 127.0.0.1:2 s l",
+            "client",
+            "client 127.0.0.1:1",
+            "client 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 log extra",
         ] {
             let err = parse(&args(line)).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{line:?}");

@@ -4,8 +4,10 @@
 
 pub mod chunk;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod link;
+pub mod metainfo;
 pub mod name;
 pub mod output;
 pub mod peer;
@@ -26,5 +28,12 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         }
         Command::Tracker => tracker::run_grading().map_err(|e| Error::failed("tracker", e)),
         Command::Peer { tracker, min_alive } => peer::run(tracker, min_alive),
+        Command::PairTracker {
+            me,
+            twin,
+            state,
+            log,
+        } => tracker::run_pair(me, twin, &state, &log).map_err(|e| Error::failed("tracker", e)),
+        Command::Client { me, trackers, log } => client::run(me, trackers, log),
     }
 }

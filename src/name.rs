@@ -80,6 +80,13 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Reverses [`encode`] and validates the result.
 pub fn decode(word: &str) -> Result<String, NameError> {
+    let name = decode_raw(word)?;
+    validate(&name)?;
+    Ok(name)
+}
+
+/// Reverses [`encode`] without checking that the result is a valid name (for paths).
+pub fn decode_raw(word: &str) -> Result<String, NameError> {
     let bytes = word.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -97,9 +104,7 @@ pub fn decode(word: &str) -> Result<String, NameError> {
             i += 1;
         }
     }
-    let name = String::from_utf8(out).map_err(|_| NameError::NotUtf8)?;
-    validate(&name)?;
-    Ok(name)
+    String::from_utf8(out).map_err(|_| NameError::NotUtf8)
 }
 
 pub(crate) fn hex_val(c: u8) -> Option<u8> {

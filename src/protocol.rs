@@ -8,6 +8,7 @@
 use crate::chunk::{self, PieceIndex, Sha1Hash};
 use crate::name::{self, NameError};
 use std::fmt;
+use std::net::SocketAddr;
 
 /// The protocol version every `HELLO` names.
 pub const VERSION: &str = "p2p/1";
@@ -92,6 +93,23 @@ pub enum Request {
         first: u64,
         count: u64,
     },
+    /// `SEED <addr> <info-hash> <name> <size> <bitset>`: the client at `addr` holds these
+    /// pieces of a `.mtorrent` file (all of them when seeding). Tracker pairs forward it.
+    Seed {
+        addr: SocketAddr,
+        key: String,
+        name: String,
+        size: u64,
+        bits: String,
+    },
+    /// `UNSEED <addr> <info-hash>`: the client at `addr` no longer shares that file.
+    Unseed { addr: SocketAddr, key: String },
+    /// `QUIT <addr>`: the client at `addr` leaves every seeder list.
+    Quit { addr: SocketAddr },
+    /// `SEEDERS <info-hash>`: who holds which pieces of a file.
+    Seeders { key: String },
+    /// `STATE`: the whole state, as `SEED` lines (a tracker catching up from its twin).
+    State,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,8 +309,70 @@ impl Request {
                     count: parse_u64("count", args[2])?,
                 })
             }
+            "SEED" => {
+                arity("SEED", "<addr> <info-hash> <name> <size> <bitset>", 5)?;
+                Ok(Request::Seed {
+                    addr: parse_addr(args[0])?,
+                    key: parse_key(args[1])?,
+                    name: parse_name(args[2])?,
+                    size: parse_u64("size", args[3])?,
+                    bits: parse_bits(args[4])?,
+                })
+            }
+            "UNSEED" => {
+                arity("UNSEED", "<addr> <info-hash>", 2)?;
+                Ok(Request::Unseed {
+                    addr: parse_addr(args[0])?,
+                    key: parse_key(args[1])?,
+                })
+            }
+            "QUIT" => {
+                arity("QUIT", "<addr>", 1)?;
+                Ok(Request::Quit {
+                    addr: parse_addr(args[0])?,
+                })
+            }
+            "SEEDERS" => {
+                arity("SEEDERS", "<info-hash>", 1)?;
+                Ok(Request::Seeders {
+                    key: parse_key(args[0])?,
+                })
+            }
+            "STATE" => arity("STATE", "nothing", 0).map(|()| Request::State),
             other => Err(ProtoError::Unknown(other.to_string())),
         }
+    }
+}
+
+fn parse_addr(word: &str) -> Result<SocketAddr, ProtoError> {
+    word.parse().map_err(|_| ProtoError::BadNumber {
+        field: "address",
+        value: word.to_string(),
+    })
+}
+
+/// An info hash: 40 lowercase hex digits.
+fn parse_key(word: &str) -> Result<String, ProtoError> {
+    let ok = word.len() == 40
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        Ok(word.to_string())
+    } else {
+        Err(ProtoError::BadHash(word.to_string()))
+    }
+}
+
+/// A piece bitset in hex (checked against the piece count by whoever knows the file), or
+/// `-` for a file of no pieces.
+fn parse_bits(word: &str) -> Result<String, ProtoError> {
+    let ok = word == "-"
+        || (word.len().is_multiple_of(2) && word.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(word.to_string())
+    } else {
+        Err(ProtoError::BadRun(word.to_string()))
     }
 }
 
@@ -330,6 +410,17 @@ impl fmt::Display for Request {
             Request::Get { name, first, count } => {
                 write!(f, "GET {} {first} {count}", name::encode(name))
             }
+            Request::Seed {
+                addr,
+                key,
+                name,
+                size,
+                bits,
+            } => write!(f, "SEED {addr} {key} {} {size} {bits}", name::encode(name)),
+            Request::Unseed { addr, key } => write!(f, "UNSEED {addr} {key}"),
+            Request::Quit { addr } => write!(f, "QUIT {addr}"),
+            Request::Seeders { key } => write!(f, "SEEDERS {key}"),
+            Request::State => write!(f, "STATE"),
         }
     }
 }
@@ -396,6 +487,24 @@ mod tests {
                 first: 128,
                 count: 128,
             },
+            Request::Seed {
+                addr: "127.0.0.1:7000".parse().unwrap(),
+                key: "a".repeat(40),
+                name: "my file".into(),
+                size: 3,
+                bits: "01".into(),
+            },
+            Request::Unseed {
+                addr: "[::1]:7000".parse().unwrap(),
+                key: "b".repeat(40),
+            },
+            Request::Quit {
+                addr: "127.0.0.1:7000".parse().unwrap(),
+            },
+            Request::Seeders {
+                key: "c".repeat(40),
+            },
+            Request::State,
         ];
         for req in all {
             let line = req.to_string();
@@ -421,6 +530,11 @@ mod tests {
             "HELLO p2p/1 king",
             "OFFER f 1 abc",
             "FILES extra",
+            "SEEDERS abc",
+            "SEEDERS AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "SEED nowhere aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 01",
+            "SEED 127.0.0.1:1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 0z",
+            "QUIT",
             "",
             " ",
             "NOPE",

@@ -2,9 +2,9 @@
 //! the peers that hold it, serves every verified piece, and leaves when the tracker says the
 //! swarm needs nothing more from it.
 
-mod download;
-mod store;
-mod upload;
+pub(crate) mod download;
+pub(crate) mod store;
+pub(crate) mod upload;
 
 use crate::chunk::{Bitset, FileMeta, Geometry, sha1_from_hex};
 use crate::error::Error;

@@ -195,6 +195,11 @@ impl Conn<'_> {
                 },
             },
             Request::Get { .. } => "ERR not_a_tracker_request GET".to_string(),
+            Request::Seed { .. }
+            | Request::Unseed { .. }
+            | Request::Quit { .. }
+            | Request::Seeders { .. }
+            | Request::State => "ERR not_in_swarm_mode".to_string(),
         };
         self.reply(&reply).map_err(|e| Fatal(e.to_string()))?;
         Ok(Step::Continue)

@@ -1,6 +1,8 @@
 //! The tracker: accepts connections, one thread each, over one shared [`Swarm`] table.
 
+pub mod catalog;
 mod conn;
+mod pair;
 pub mod swarm;
 
 use std::fs;
@@ -18,6 +20,16 @@ pub fn run_grading() -> io::Result<()> {
     let port = listener.local_addr()?.port();
     publish_port(Path::new("port.txt"), port)?;
     serve(listener, Arc::new(Swarm::default()))
+}
+
+/// A tracker of a pair serving interactive clients (see [`pair`]).
+pub fn run_pair(
+    me: std::net::SocketAddr,
+    twin: std::net::SocketAddr,
+    state: &Path,
+    log: &Path,
+) -> io::Result<()> {
+    pair::run(me, twin, state.to_path_buf(), log.to_path_buf())
 }
 
 /// Writes `port` and a newline to `path` through a rename, so a reader never sees it half

@@ -57,6 +57,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// A child process whose stdout and stderr go to files; killed on drop.
 pub struct Proc {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     pub out: PathBuf,
     pub err: PathBuf,
     pub started: Instant,
@@ -66,23 +67,61 @@ pub struct Proc {
 impl Proc {
     /// Runs `program args` in `dir`, with output files `<logs>/<name>.out` and `.err`.
     pub fn spawn(program: &str, args: &[&str], dir: &Path, logs: &Path, name: &str) -> Proc {
+        Proc::spawn_inner(program, args, dir, logs, name, false)
+    }
+
+    /// Like [`Proc::spawn`], with stdin a pipe that [`Proc::send_line`] writes to.
+    pub fn spawn_interactive(
+        program: &str,
+        args: &[&str],
+        dir: &Path,
+        logs: &Path,
+        name: &str,
+    ) -> Proc {
+        Proc::spawn_inner(program, args, dir, logs, name, true)
+    }
+
+    fn spawn_inner(
+        program: &str,
+        args: &[&str],
+        dir: &Path,
+        logs: &Path,
+        name: &str,
+        piped: bool,
+    ) -> Proc {
         let out = logs.join(format!("{name}.out"));
         let err = logs.join(format!("{name}.err"));
-        let child = Command::new(program)
+        let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
-            .stdin(Stdio::null())
+            .stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stdout(fs::File::create(&out).expect("stdout file"))
             .stderr(fs::File::create(&err).expect("stderr file"))
             .spawn()
             .expect("spawn");
         Proc {
+            stdin: child.stdin.take(),
             child,
             out,
             err,
             started: Instant::now(),
             status: None,
         }
+    }
+
+    /// Writes one line to the process's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("spawned with spawn_interactive");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes the process's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     pub fn pid(&self) -> u32 {

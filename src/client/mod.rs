@@ -1,0 +1,26 @@
+//! The interactive client: a shell on stdin driving a peer that shares `.mtorrent` files
+//! through a pair of trackers. The shell only reads commands and prints answers; the
+//! [`engine`] thread owns the tracker connection, the records and the background work, so no
+//! lock is ever held across tracker I/O.
+
+mod engine;
+mod shell;
+mod state;
+
+use crate::error::Error;
+use crate::peer::{store::Store, upload};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Runs the client until `quit` or the end of stdin.
+pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> Result<(), Error> {
+    let listener =
+        TcpListener::bind(me).map_err(|e| Error::failed(format!("cannot listen on {me}"), e))?;
+    let store = Arc::new(Store::empty());
+    upload::spawn(listener, store.clone())?;
+    let state_dir = PathBuf::from(format!(".p2p-client-{}", me.port()));
+    let engine = engine::start(me, trackers, store, state_dir, log)?;
+    shell::run(&engine);
+    Ok(())
+}
