@@ -135,6 +135,25 @@ pub fn close_gracefully(stream: &TcpStream) {
     }
 }
 
+/// Flushes the replies queued in `writer` unless another request is already waiting in
+/// `reader`: pipelined requests are then answered in one write.
+pub fn flush_if_idle<R: Read, W: Write>(
+    reader: &io::BufReader<R>,
+    writer: &mut W,
+) -> io::Result<()> {
+    if reader.buffer().is_empty() {
+        writer.flush()?;
+    }
+    Ok(())
+}
+
+/// Sends a last line (an `ERR` saying why) and ends the connection with
+/// [`close_gracefully`].
+pub fn close_with(writer: &mut io::BufWriter<TcpStream>, last: &str) {
+    let _ = write_line(writer, last).and_then(|()| writer.flush());
+    close_gracefully(writer.get_ref());
+}
+
 /// Writes `line` and a newline.
 pub fn write_line<W: Write>(w: &mut W, line: &str) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(line.len() + 1);

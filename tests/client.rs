@@ -110,11 +110,27 @@ impl Client {
 
     /// Sends a command and waits until stdout grew by a line that contains `expect`.
     fn run(&mut self, command: &str, expect: &str) -> String {
-        let before = self.proc.stdout().len();
+        self.send_and_watch(command, expect, Proc::stdout)
+    }
+
+    /// Sends a command and waits for an error line that contains `expect` on stderr.
+    fn fails(&mut self, command: &str, expect: &str) {
+        let got = self.send_and_watch(command, expect, Proc::stderr);
+        assert!(got.starts_with("error: "), "{got:?}");
+    }
+
+    /// Sends `command`, then waits until what `stream` shows after it contains `expect`.
+    fn send_and_watch(
+        &mut self,
+        command: &str,
+        expect: &str,
+        stream: fn(&Proc) -> String,
+    ) -> String {
+        let before = stream(&self.proc).len();
         self.proc.send_line(command);
         let mut got = String::new();
         let seen = wait_until(LIMIT, || {
-            got = self.proc.stdout()[before..].to_string();
+            got = stream(&self.proc)[before..].to_string();
             got.contains(expect)
         });
         assert!(
@@ -123,19 +139,6 @@ impl Client {
             self.proc.stderr()
         );
         got
-    }
-
-    /// Sends a command and waits for an error line that contains `expect` on stderr.
-    fn fails(&mut self, command: &str, expect: &str) {
-        let before = self.proc.stderr().len();
-        self.proc.send_line(command);
-        let mut got = String::new();
-        let seen = wait_until(LIMIT, || {
-            got = self.proc.stderr()[before..].to_string();
-            got.contains(expect)
-        });
-        assert!(seen, "{command:?}: wanted error {expect:?}, got {got:?}");
-        assert!(got.starts_with("error: "), "{got:?}");
     }
 
     /// Asks `show downloads` until its answer is exactly `want` (bounded).

@@ -83,13 +83,12 @@ fn serve(stream: TcpStream, store: &Store) {
         if !reply.is_empty() && wire::write_line(&mut writer, &reply).is_err() {
             return;
         }
-        if reader.buffer().is_empty() && writer.flush().is_err() {
+        if wire::flush_if_idle(&reader, &mut writer).is_err() {
             return;
         }
     };
     // The stream cannot be trusted any more: a last ERR, then close without a reset.
-    let _ = wire::write_line(&mut writer, &last).and_then(|()| writer.flush());
-    wire::close_gracefully(writer.get_ref());
+    wire::close_with(&mut writer, &last);
 }
 
 /// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not. A

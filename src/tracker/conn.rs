@@ -257,10 +257,7 @@ impl Conn<'_> {
     fn reply_with(&mut self, line: &str, payload: &[u8]) -> io::Result<()> {
         wire::write_line(&mut self.writer, line)?;
         self.writer.write_all(payload)?;
-        if self.reader.buffer().is_empty() {
-            self.writer.flush()?;
-        }
-        Ok(())
+        wire::flush_if_idle(&self.reader, &mut self.writer)
     }
 }
 

@@ -239,12 +239,11 @@ fn serve(
         if wire::write_line(&mut writer, &reply).is_err() {
             return;
         }
-        if reader.buffer().is_empty() && writer.flush().is_err() {
+        if wire::flush_if_idle(&reader, &mut writer).is_err() {
             return;
         }
     };
-    let _ = wire::write_line(&mut writer, &last).and_then(|()| writer.flush());
-    wire::close_gracefully(writer.get_ref());
+    wire::close_with(&mut writer, &last);
 }
 
 fn answer(
