@@ -59,7 +59,13 @@ impl Engine {
 
 enum Kind {
     Share,
-    Download { started: Instant, had: usize },
+    /// `had`: pieces verified when the download (re)started, for the rate; `done`: seen
+    /// complete and saved as such.
+    Download {
+        started: Instant,
+        had: usize,
+        done: bool,
+    },
 }
 
 struct Record {
@@ -296,6 +302,7 @@ impl Core {
             kind: Kind::Download {
                 started: Instant::now(),
                 had,
+                done: false,
             },
             meta: info,
             key: key.clone(),
@@ -309,7 +316,7 @@ impl Core {
     fn show(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for r in &self.records {
-            let Kind::Download { started, had } = r.kind else {
+            let Kind::Download { started, had, .. } = r.kind else {
                 continue;
             };
             let Some((bits, complete)) = self.store.progress(&r.key) else {
@@ -389,11 +396,18 @@ impl Core {
         for (key, _) in &reports {
             self.register(key);
         }
+        // A download that just completed is saved as a share from now on.
         let mut finished = false;
         for r in &mut self.records {
-            if matches!(r.kind, Kind::Download { .. })
-                && self.store.progress(&r.key).is_some_and(|(_, done)| done)
+            if let Kind::Download {
+                done: done @ false, ..
+            } = &mut r.kind
+                && self
+                    .store
+                    .progress(&r.key)
+                    .is_some_and(|(_, complete)| complete)
             {
+                *done = true;
                 finished = true;
             }
         }
@@ -497,6 +511,7 @@ impl Core {
                 Kind::Download {
                     started: Instant::now(),
                     had: info.piece_hashes.len(),
+                    done: true,
                 }
             };
             self.records.push(Record {
