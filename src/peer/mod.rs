@@ -180,7 +180,7 @@ impl Swarm {
                     // already held the answer back while others caught up: ask again soon.
                     let version = number(&words, 1)?;
                     if version <= self.version {
-                        thread::sleep(REPORT_BATCH);
+                        thread::sleep(REFRESH / 2);
                     }
                     self.version = self.version.max(version);
                     continue;
