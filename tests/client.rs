@@ -292,6 +292,14 @@ fn share_get_show_and_remove_across_two_trackers_and_three_clients() {
     third.fails("get missing.mtorrent x", "cannot read missing.mtorrent");
     let good = fs::read_to_string(seeder.path("one.mtorrent")).unwrap();
     let lines: Vec<&str> = good.lines().collect();
+    // The good file with line `i` (0-based) replaced.
+    let with_line = |i: usize, text: &str| {
+        let mut l = lines.clone();
+        l[i] = text;
+        l.join("\n")
+    };
+    let short_hash = &lines[4][..39];
+    let not_hex = "z".repeat(40);
     let bad = [
         (
             "short.mtorrent",
@@ -300,34 +308,17 @@ fn share_get_show_and_remove_across_two_trackers_and_three_clients() {
         ),
         (
             "hashlen.mtorrent",
-            format!(
-                "{}\n{}\n{}\n{}\n{}",
-                lines[0],
-                lines[1],
-                lines[2],
-                lines[3],
-                &lines[4][..39]
-            ),
+            with_line(4, short_hash),
             "39 hex digits of piece hashes, expected 40",
         ),
         (
             "nothex.mtorrent",
-            format!(
-                "{}\n{}\n{}\n{}\n{}",
-                lines[0],
-                lines[1],
-                lines[2],
-                lines[3],
-                "z".repeat(40)
-            ),
+            with_line(4, &not_hex),
             "piece hashes must be hex digits",
         ),
         (
             "slash.mtorrent",
-            format!(
-                "{}\n{}\na/b\n{}\n{}",
-                lines[0], lines[1], lines[3], lines[4]
-            ),
+            with_line(2, "a/b"),
             "line 3: file name contains '/'",
         ),
     ];

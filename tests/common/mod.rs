@@ -119,11 +119,6 @@ impl Proc {
         stdin.flush().expect("flush stdin");
     }
 
-    /// Closes the process's stdin (end of input).
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
