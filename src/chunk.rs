@@ -99,38 +99,32 @@ impl Geometry {
     }
 }
 
-/// What everyone agrees a file is: its name, size, piece hashes and (in swarm mode)
-/// whole-file SHA-1, as computed by its first owner. `name` is the key a file goes by on
-/// the wire: the file name in swarm mode, the info hash for `.mtorrent` files.
+/// What everyone agrees a file is: its name, size and piece hashes, as computed by its
+/// first owner. `name` is the key a file goes by on the wire: the file name in swarm mode,
+/// the info hash for `.mtorrent` files. In swarm mode the hashes arrive while the owner is
+/// still computing them, so `piece_hashes` may be a prefix of the full list for a while: a
+/// piece is fetched only once its hash is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileMeta {
     pub name: String,
     pub geometry: Geometry,
-    pub sha1: Option<Sha1Hash>,
     pub piece_hashes: Vec<Sha1Hash>,
 }
 
 impl FileMeta {
-    /// Same bytes, whatever the name: the test for "two seeders of one file".
-    pub fn same_content(&self, other: &FileMeta) -> bool {
-        self.geometry == other.geometry
-            && self.sha1 == other.sha1
-            && self.piece_hashes == other.piece_hashes
+    /// Whether every piece's hash is known.
+    pub fn fully_hashed(&self) -> bool {
+        self.piece_hashes.len() == self.geometry.num_pieces() as usize
     }
+}
 
-    /// The piece hashes as one raw block, as `OFFER` and `HASHES` carry them.
-    pub fn hash_block(&self) -> Vec<u8> {
-        self.piece_hashes.concat()
+/// Splits a raw block of piece hashes (as `HASHED` and `HASHES` carry them) into hashes;
+/// `None` unless its length is a multiple of 20.
+pub fn hashes_from_block(block: &[u8]) -> Option<Vec<Sha1Hash>> {
+    if !block.len().is_multiple_of(20) {
+        return None;
     }
-
-    /// Splits a raw hash block into one hash per piece; `None` if its length is not
-    /// 20 bytes times the number of pieces of `geometry`.
-    pub fn hashes_from_block(geometry: Geometry, block: &[u8]) -> Option<Vec<Sha1Hash>> {
-        if block.len() != geometry.num_pieces() as usize * 20 {
-            return None;
-        }
-        block.chunks(20).map(|h| h.try_into().ok()).collect()
-    }
+    block.chunks(20).map(|h| h.try_into().ok()).collect()
 }
 
 /// A fixed-length set of bits, one per piece.
@@ -149,11 +143,27 @@ impl Bitset {
     }
 
     pub fn full(len: usize) -> Bitset {
+        Bitset::prefix(len, len)
+    }
+
+    /// A set of `len` bits whose first `ones` (at most `len`) are set.
+    pub fn prefix(len: usize, ones: usize) -> Bitset {
         let mut b = Bitset::new(len);
-        for i in 0..len {
-            b.set(i);
+        let ones = ones.min(len);
+        for w in 0..ones / 64 {
+            b.words[w] = u64::MAX;
+        }
+        if !ones.is_multiple_of(64) {
+            b.words[ones / 64] = (1u64 << (ones % 64)) - 1;
         }
         b
+    }
+
+    /// Keeps only the bits that `other` (of the same length) has too.
+    pub fn and_with(&mut self, other: &Bitset) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= o;
+        }
     }
 
     /// How many bits the set has room for (the number of pieces).
@@ -266,10 +276,6 @@ impl Rng {
         Rng(seed | 1)
     }
 
-    pub fn from_seed(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
@@ -278,14 +284,17 @@ impl Rng {
         self.0 = x;
         x
     }
+}
 
-    /// A value in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
+/// 64 random bits from the system (`/dev/urandom`), for tokens that others must not guess;
+/// if that cannot be read, from the standard library's randomly seeded hasher.
+pub fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    match read {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => Rng::seeded().next_u64(),
     }
 }
 
@@ -350,6 +359,14 @@ mod tests {
         assert_eq!(Bitset::from_hex("ff", 3), None);
         assert!(Bitset::full(5).is_full());
         assert!(Bitset::new(0).is_full());
+        for (len, ones) in [(0, 0), (5, 3), (64, 64), (70, 64), (130, 129), (10, 99)] {
+            let p = Bitset::prefix(len, ones);
+            let expected: Vec<usize> = (0..ones.min(len)).collect();
+            assert_eq!(p.iter_ones().collect::<Vec<_>>(), expected, "{len} {ones}");
+        }
+        let mut a = Bitset::full(70);
+        a.and_with(&Bitset::prefix(70, 65));
+        assert_eq!(a.count(), 65);
     }
 
     #[test]

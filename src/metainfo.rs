@@ -58,7 +58,7 @@ impl Metainfo {
     /// Hashes the file at `path` in 512 KiB pieces.
     pub fn of_file(path: &Path, name: &str, trackers: [SocketAddr; 2]) -> io::Result<Metainfo> {
         let file = File::open(path)?;
-        let meta = crate::peer::store::hash_file(name, &file, MTORRENT_PIECE_SIZE, false)?
+        let meta = crate::peer::hasher::hash_file(name, &file, MTORRENT_PIECE_SIZE)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
         Ok(Metainfo {
             trackers,
@@ -89,7 +89,6 @@ impl Metainfo {
         FileMeta {
             name: self.info_hash(),
             geometry: self.geometry(),
-            sha1: None,
             piece_hashes: self.piece_hashes.clone(),
         }
     }

@@ -1,11 +1,15 @@
 //! The lines the grading contract names, and the one lock around stdout.
 //!
 //! Each block is formatted whole into a `String` and written with one `write_all` under the
-//! stdout lock, so no other line can land inside it. Nothing else in p2p writes to stdout in
-//! swarm mode; diagnostics go to stderr.
+//! stdout lock, so no other line can land inside it. The tracker queues its blocks for a
+//! printer thread rather than writing them itself (see [`queue`]). Nothing else in p2p writes
+//! to stdout in swarm mode; diagnostics go to stderr.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread;
 
 /// `PEER N CONNECT: OFFERS K` and one `N    NAME CHUNKS` line per offered file.
 pub fn connect_block(id: u64, files: &[(&str, u64)]) -> String {
@@ -68,22 +72,114 @@ fn list_block<'a>(id: u64, head: &str, names: impl ExactSizeIterator<Item = &'a 
     s
 }
 
-/// Writes `block` to stdout under the stdout lock, taken before `guard` is released: the
-/// order of blocks on stdout is then the order of the state changes that `guard` protected,
-/// while the state lock itself is not held during the write.
-pub fn emit_after<G>(guard: G, block: &str) {
-    let mut out = io::stdout().lock();
-    drop(guard);
-    if block.is_empty() {
-        return;
-    }
-    // A closed stdout must not take the tracker or a peer down: the swarm still works.
-    let _ = out.write_all(block.as_bytes()).and_then(|()| out.flush());
+/// How many bytes of blocks may wait for the printer before those who queue more wait too.
+const MAX_QUEUED: usize = 8 << 20;
+
+/// Blocks waiting to be printed, in order, and how far the printer has got.
+#[derive(Default)]
+struct Queue {
+    blocks: VecDeque<String>,
+    bytes: usize,
+    queued: u64,
+    written: u64,
 }
 
-/// Writes `block` to stdout under the stdout lock.
+/// The tracker's printer: one thread writes queued blocks to stdout in queue order, so a
+/// slow stdout (a terminal, a full pipe) never holds up whoever queued them while they hold
+/// the tracker's state lock. Queueing under that lock keeps the order of the state changes.
+struct Printer {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+/// Marks a queued block: [`Ticket::wait`] returns once it is on stdout.
+#[must_use]
+pub struct Ticket(u64);
+
+fn printer() -> &'static Printer {
+    static PRINTER: OnceLock<&'static Printer> = OnceLock::new();
+    PRINTER.get_or_init(|| {
+        let printer: &'static Printer = Box::leak(Box::new(Printer {
+            queue: Mutex::new(Queue::default()),
+            changed: Condvar::new(),
+        }));
+        let spawned = thread::Builder::new()
+            .name("printer".into())
+            .spawn(move || printer.run());
+        if let Err(e) = spawned {
+            // Without its thread nothing would ever print: say so rather than hang quietly.
+            eprintln!("cannot start the printer thread: {e}");
+        }
+        printer
+    })
+}
+
+impl Printer {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn run(&self) {
+        loop {
+            let batch: Vec<String> = {
+                let mut q = self.lock();
+                while q.blocks.is_empty() {
+                    q = self.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                q.blocks.drain(..).collect()
+            };
+            let mut out = io::stdout().lock();
+            for block in &batch {
+                // A closed stdout must not take the tracker down: the swarm still works.
+                let _ = out.write_all(block.as_bytes());
+            }
+            let _ = out.flush();
+            drop(out);
+            let mut q = self.lock();
+            q.written += batch.len() as u64;
+            q.bytes -= batch.iter().map(String::len).sum::<usize>();
+            drop(q);
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// Queues `block` for stdout behind every block queued before it. Call it under the lock
+/// whose changes the block reports, so stdout shows them in the order they happened. Waits
+/// only while more than [`MAX_QUEUED`] bytes are already waiting (stdout cannot keep up).
+pub fn queue(block: String) -> Ticket {
+    let printer = printer();
+    let mut q = printer.lock();
+    if block.is_empty() {
+        return Ticket(q.queued);
+    }
+    while q.bytes > MAX_QUEUED && q.written < q.queued {
+        q = printer.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+    }
+    q.bytes += block.len();
+    q.blocks.push_back(block);
+    q.queued += 1;
+    let ticket = Ticket(q.queued);
+    drop(q);
+    printer.changed.notify_all();
+    ticket
+}
+
+impl Ticket {
+    /// Waits until the block (and so every block queued before it) is on stdout.
+    pub fn wait(self) {
+        let printer = printer();
+        let mut q = printer.lock();
+        while q.written < self.0 {
+            q = printer.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Writes `block` to stdout at once, under the stdout lock (a peer's SHUTDOWN block).
 pub fn emit(block: &str) {
-    emit_after((), block);
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(block.as_bytes()).and_then(|()| out.flush());
 }
 
 #[cfg(test)]

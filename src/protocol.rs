@@ -5,7 +5,7 @@
 //! each word (numbers are plain decimal digits within range, names are valid, hashes are 40
 //! hex digits); checks against a file's size are for the code that knows the file.
 
-use crate::chunk::{self, PieceIndex, Sha1Hash};
+use crate::chunk::PieceIndex;
 use crate::name::{self, NameError};
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,6 +16,8 @@ pub const VERSION: &str = "p2p/1";
 pub const MAX_GET_CHUNKS: u64 = 1024;
 /// The longest a `WAIT` or `LEAVE` may hold a reply back, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 2000;
+/// The most piece hashes one `HASHED` carries, or one `HASHES` reply returns.
+pub const MAX_HASH_BATCH: u64 = 65_536;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -63,20 +65,31 @@ pub fn runs_of(pieces: &[PieceIndex]) -> Vec<PieceRun> {
 pub enum Request {
     /// `HELLO p2p/1 <role>`: the first line of every connection.
     Hello { role: Role },
-    /// `OFFER <name> <size> <sha1>`, followed by the raw piece hashes (20 bytes per piece).
-    Offer {
-        name: String,
-        size: u64,
-        sha1: Sha1Hash,
-    },
-    /// `JOIN <listen-port>`: publish the offers so far, get an id.
+    /// `OFFER <name> <size>`: stage a file to offer at `JOIN` (its hashes follow later).
+    Offer { name: String, size: u64 },
+    /// `JOIN <listen-port>`: publish the offers so far, get an id and a heartbeat token.
     Join { port: u16 },
-    /// `FILES`: every file the tracker knows.
+    /// `HASHED <name> <first> <count>`, followed by `count` raw piece hashes (20 bytes each):
+    /// the hashes of an offered file's pieces `first..first + count`, sent in order as they
+    /// are computed (`count` 0 with `first` at the end says the file is hashed).
+    Hashed {
+        name: String,
+        first: u32,
+        count: u32,
+    },
+    /// `BEAT <id> <token>`: a heartbeat for joined peer `id`, on a connection of its own.
+    Beat { id: u64, token: u64 },
+    /// `FILES`: every file some living peer holds.
     Files,
-    /// `HASHES <name>`: the piece hashes of a file, as a raw block.
-    Hashes { name: String },
-    /// `HOLDERS <name>`: which living peers hold which pieces of a file.
-    Holders { name: String },
+    /// `HASHES <name> <generation> <from>`: the known piece hashes of a file from piece `from` on,
+    /// as a raw block; `generation` names the content (see `FILES`).
+    Hashes {
+        name: String,
+        generation: u64,
+        from: u32,
+    },
+    /// `HOLDERS <name> <generation>`: which living peers hold which pieces of a file.
+    Holders { name: String, generation: u64 },
     /// `HAVE <name> [<run> ...]`: these pieces are verified here (no run: an empty file).
     Have { name: String, runs: Vec<PieceRun> },
     /// `DROP <name>`: this peer no longer holds the file and will not fetch it.
@@ -236,12 +249,32 @@ impl Request {
                 Ok(Request::Hello { role })
             }
             "OFFER" => {
-                arity("OFFER", "<name> <size> <sha1>", 3)?;
+                arity("OFFER", "<name> <size>", 2)?;
                 Ok(Request::Offer {
                     name: parse_name(args[0])?,
                     size: parse_u64("size", args[1])?,
-                    sha1: chunk::sha1_from_hex(args[2])
-                        .ok_or_else(|| ProtoError::BadHash(args[2].to_string()))?,
+                })
+            }
+            "HASHED" => {
+                arity("HASHED", "<name> <first> <count>", 3)?;
+                let count = parse_u32("count", args[2])?;
+                if u64::from(count) > MAX_HASH_BATCH {
+                    return Err(ProtoError::BadNumber {
+                        field: "count",
+                        value: args[2].to_string(),
+                    });
+                }
+                Ok(Request::Hashed {
+                    name: parse_name(args[0])?,
+                    first: parse_u32("first", args[1])?,
+                    count,
+                })
+            }
+            "BEAT" => {
+                arity("BEAT", "<id> <token>", 2)?;
+                Ok(Request::Beat {
+                    id: parse_u64("id", args[0])?,
+                    token: parse_u64("token", args[1])?,
                 })
             }
             "JOIN" => {
@@ -258,15 +291,18 @@ impl Request {
             }
             "FILES" => arity("FILES", "nothing", 0).map(|()| Request::Files),
             "HASHES" => {
-                arity("HASHES", "<name>", 1)?;
+                arity("HASHES", "<name> <generation> <from>", 3)?;
                 Ok(Request::Hashes {
                     name: parse_name(args[0])?,
+                    generation: parse_u64("generation", args[1])?,
+                    from: parse_u32("from", args[2])?,
                 })
             }
             "HOLDERS" => {
-                arity("HOLDERS", "<name>", 1)?;
+                arity("HOLDERS", "<name> <generation>", 2)?;
                 Ok(Request::Holders {
                     name: parse_name(args[0])?,
+                    generation: parse_u64("generation", args[1])?,
                 })
             }
             "HAVE" => {
@@ -380,18 +416,23 @@ impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Request::Hello { role } => write!(f, "HELLO {VERSION} {}", role.word()),
-            Request::Offer { name, size, sha1 } => {
-                write!(
-                    f,
-                    "OFFER {} {size} {}",
-                    name::encode(name),
-                    chunk::to_hex(sha1)
-                )
-            }
+            Request::Offer { name, size } => write!(f, "OFFER {} {size}", name::encode(name)),
             Request::Join { port } => write!(f, "JOIN {port}"),
+            Request::Hashed { name, first, count } => {
+                write!(f, "HASHED {} {first} {count}", name::encode(name))
+            }
+            Request::Beat { id, token } => write!(f, "BEAT {id} {token}"),
             Request::Files => write!(f, "FILES"),
-            Request::Hashes { name } => write!(f, "HASHES {}", name::encode(name)),
-            Request::Holders { name } => write!(f, "HOLDERS {}", name::encode(name)),
+            Request::Hashes {
+                name,
+                generation,
+                from,
+            } => {
+                write!(f, "HASHES {} {generation} {from}", name::encode(name))
+            }
+            Request::Holders { name, generation } => {
+                write!(f, "HOLDERS {} {generation}", name::encode(name))
+            }
             Request::Have { name, runs } => {
                 write!(f, "HAVE {}", name::encode(name))?;
                 for r in runs {
@@ -456,12 +497,27 @@ mod tests {
             Request::Offer {
                 name: "a b.txt".into(),
                 size: 513,
-                sha1: chunk::sha1(b"x"),
             },
             Request::Join { port: 4242 },
+            Request::Hashed {
+                name: "a b.txt".into(),
+                first: 3,
+                count: 2,
+            },
+            Request::Beat {
+                id: 7,
+                token: u64::MAX,
+            },
             Request::Files,
-            Request::Hashes { name: "ü".into() },
-            Request::Holders { name: "f".into() },
+            Request::Hashes {
+                name: "ü".into(),
+                generation: 2,
+                from: 16,
+            },
+            Request::Holders {
+                name: "f".into(),
+                generation: 1,
+            },
             Request::Have {
                 name: "f".into(),
                 runs: vec![
@@ -529,6 +585,13 @@ mod tests {
             "HELLO p2p/2 peer",
             "HELLO p2p/1 king",
             "OFFER f 1 abc",
+            "OFFER f",
+            "HASHED f 0 65537",
+            "HASHED f -1 1",
+            "BEAT 1",
+            "BEAT 1 x",
+            "HASHES f",
+            "HOLDERS f x",
             "FILES extra",
             "SEEDERS abc",
             "SEEDERS AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",

@@ -203,9 +203,8 @@ fn hostile_file_names_are_refused_in_both_directions() {
     tracker.call("HELLO p2p/1 peer");
     let mut peer = Raw::connect(holder_addr(s.port, "foo... bar").as_str());
     peer.call("HELLO p2p/1 peer");
-    let sha = "0".repeat(40);
     for name in &hostile {
-        let offer = tracker.call(&format!("OFFER {name} 10 {sha}"));
+        let offer = tracker.call(&format!("OFFER {name} 10"));
         assert!(offer.starts_with("ERR "), "OFFER {name:.40}: {offer}");
         let get = peer.call(&format!("GET {name} 0 1"));
         assert!(get.starts_with("ERR "), "GET {name:.40}: {get}");
@@ -216,11 +215,10 @@ fn hostile_file_names_are_refused_in_both_directions() {
     // A lying tracker lists those names (and one good empty file) to a real peer.
     let fake = TcpListener::bind("127.0.0.1:0").unwrap();
     let fake_port = fake.local_addr().unwrap().port();
-    let empty_sha = p2p::chunk::to_hex(&p2p::chunk::sha1(b""));
     let listing: Vec<String> = hostile
         .iter()
-        .map(|n| format!("{n} 10 {sha}"))
-        .chain([format!("ok%20file 0 {empty_sha}")])
+        .map(|n| format!("{n} 10 1"))
+        .chain(["ok%20file 0 2".to_string()])
         .collect();
     let liar = thread::spawn(move || fake_tracker(fake, listing));
     let victim = peer_folder(s.root.path(), "victim", None);
@@ -252,7 +250,7 @@ fn fake_tracker(listener: TcpListener, files: Vec<String>) {
         let word = line.split_whitespace().next().unwrap_or("");
         let reply = match word {
             "HELLO" => "OK p2p/1 tracker".to_string(),
-            "JOIN" => "OK 0".to_string(),
+            "JOIN" => "OK 0 1".to_string(),
             "FILES" => format!("OK 1 {}\n{}", files.len(), files.join("\n")),
             "HASHES" => "OK 0".to_string(),
             "HOLDERS" => "OK 0".to_string(),
@@ -298,7 +296,9 @@ fn lying_peers_are_caught_dropped_and_routed_around() {
         fake.call("HELLO p2p/1 peer");
         fake.send(&offer_of("f", &data));
         assert_eq!(fake.line().as_deref(), Some("OK"));
-        assert!(fake.call(&format!("JOIN {port}")).starts_with("OK "));
+        fake.join(port);
+        fake.send(&hashed_of("f", &data));
+        assert!(fake.line().unwrap().starts_with("OK "));
         thread::spawn(move || {
             while fake.call("PING") == "OK" {
                 thread::sleep(Duration::from_millis(500));
@@ -684,10 +684,12 @@ fn duplicate_registrations_have_exactly_one_effect() {
     owner.call("HELLO p2p/1 peer");
     owner.send(&offer_of("g", &data));
     assert_eq!(owner.line().as_deref(), Some("OK"));
-    let owner_id: u64 = owner.call("JOIN 8000")[3..].parse().unwrap();
+    let (owner_id, _) = owner.join(8000);
+    owner.send(&hashed_of("g", &data));
+    assert!(owner.line().unwrap().starts_with("OK "));
     let mut taker = Raw::connect(("127.0.0.1", port));
     taker.call("HELLO p2p/1 peer");
-    let taker_id: u64 = taker.call("JOIN 8001")[3..].parse().unwrap();
+    let (taker_id, _) = taker.join(8001);
     taker.send(b"HAVE g 0\nHAVE g 0\nHAVE g 0-0\n");
     for _ in 0..3 {
         assert!(taker.line().unwrap().starts_with("OK "));

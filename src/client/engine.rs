@@ -319,7 +319,11 @@ impl Core {
             let Kind::Download { started, had, .. } = r.kind else {
                 continue;
             };
-            let Some((bits, complete)) = self.store.progress(&r.key) else {
+            let progress = self
+                .store
+                .progress(&r.key)
+                .filter(|_| !self.store.failed(&r.key));
+            let Some((bits, complete)) = progress else {
                 lines.push(format!(
                     "[F] {} (failed: see the messages above)",
                     r.meta.name
@@ -363,7 +367,11 @@ impl Core {
             })
             .ok_or_else(|| format!("{} is not shared by this client", mtorrent.display()))?;
         let r = &self.records[at];
-        if let Some((bits, false)) = self.store.progress(&r.key) {
+        let progress = self
+            .store
+            .progress(&r.key)
+            .filter(|_| !self.store.failed(&r.key));
+        if let Some((bits, false)) = progress {
             let percent = (bits.count() * 100)
                 .checked_div(bits.num_bits())
                 .unwrap_or(100);
@@ -392,6 +400,14 @@ impl Core {
     // ---- background ----
 
     fn tick(&mut self) {
+        // Files given up here (a seed changed on disk, a download nobody can complete) are
+        // no longer ours to offer.
+        for key in self.store.take_drops() {
+            let me = self.me;
+            if let Err(e) = self.call(&Request::Unseed { addr: me, key }) {
+                eprintln!("client: the trackers did not take a removal: {e}");
+            }
+        }
         let reports = self.store.take_reports();
         for (key, _) in &reports {
             self.register(key);

@@ -3,14 +3,18 @@
 //! swarm needs nothing more from it.
 
 pub(crate) mod download;
+pub(crate) mod hasher;
+mod heartbeat;
 pub(crate) mod store;
 pub(crate) mod upload;
 
-use crate::chunk::{Bitset, FileMeta, Geometry, sha1_from_hex};
+use crate::chunk::{Bitset, FileMeta, Geometry, hashes_from_block};
 use crate::error::Error;
 use crate::link::{Link, LinkError, number};
-use crate::protocol::{Request, Role, runs_of};
+use crate::protocol::{MAX_HASH_BATCH, Request, Role, runs_of};
 use crate::{name, output};
+use heartbeat::Heartbeat;
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,10 +28,14 @@ const PARTIAL_DIR: &str = ".p2p-partial";
 const REFRESH: Duration = Duration::from_millis(200);
 /// How long verified pieces gather before they are reported together.
 const REPORT_BATCH: Duration = Duration::from_millis(10);
-/// The longest pause between two requests to the tracker (its heartbeat deadline is 5 s).
+/// The longest a `WAIT` asks the tracker to hold its answer.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How long to wait for the tracker to connect or answer.
+/// How long to wait for the tracker to connect.
 const TRACKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the tracker's answer to a request. Generous: on a saturated
+/// machine an answer can be slow, and the heartbeat connection, not this one, tells the
+/// tracker that we live.
+const TRACKER_ANSWER: Duration = Duration::from_secs(30);
 /// How long a peer that lost the tracker keeps trying to reach it again before it gives up.
 const TRACKER_GRACE: Duration = Duration::from_secs(10);
 
@@ -40,18 +48,20 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
         .map_err(|e| Error::failed("cannot listen for peers", e))?;
     let port = listener.local_addr()?.port();
-    let (link, id) = join(tracker, &store, port, TRACKER_TIMEOUT)
+    // Joining needs only names and sizes: the files are hashed after, while the swarm runs.
+    let (link, joined) = join(tracker, &store, port, TRACKER_TIMEOUT)
         .map_err(|e| Error::failed(format!("tracker {tracker}"), e))?;
-    // MIN_ALIVE counts from joining: hashing large files first must not use it up, or a
-    // peer could find its time over before it ever met anyone.
     let started = Instant::now();
     upload::spawn(listener, store.clone())?;
+    hasher::spawn(store.clone());
     let mut swarm = Swarm {
         link,
         store: store.clone(),
-        id,
+        id: joined.id,
+        heartbeat: Heartbeat::start(tracker, joined.id, joined.token),
         version: 0,
         refreshed: None,
+        generations: HashMap::new(),
         tracker,
         port,
     };
@@ -65,43 +75,55 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
     Ok(())
 }
 
-/// Connects to the tracker, offers every complete file here, and joins: the new link and id.
-/// An offer the tracker refuses (its name is taken by other content) is withdrawn here.
+/// What `JOIN` answered: this peer's id, and the token its heartbeats show.
+struct Joined {
+    id: u64,
+    token: u64,
+}
+
+/// Connects to the tracker, offers every complete file here (names and sizes), and joins:
+/// the new link, id and token. An offer the tracker refuses (its name is taken by other
+/// content) is withdrawn here.
 fn join(
     tracker: SocketAddr,
     store: &Store,
     port: u16,
     timeout: Duration,
-) -> Result<(Link, u64), LinkError> {
+) -> Result<(Link, Joined), LinkError> {
     let mut link = Link::connect(tracker, Role::Peer, timeout)?;
-    for meta in store.complete_files() {
-        let Some(sha1) = meta.sha1 else {
-            continue;
-        };
+    link.set_read_timeout(TRACKER_ANSWER)?;
+    let offers = store.complete_files();
+    for meta in &offers {
         let req = Request::Offer {
             name: meta.name.clone(),
             size: meta.geometry.size(),
-            sha1,
         };
-        link.send_with(&req, &meta.hash_block())?;
-        link.flush()?;
+        link.send(&req)?;
+    }
+    link.flush()?;
+    for meta in &offers {
         match link.reply() {
             Ok(_) => {}
-            Err(LinkError::Refused(why)) => {
-                eprintln!("peer: not sharing {:?}: {why}", meta.name);
-                store.withdraw(&meta.name);
-            }
+            Err(LinkError::Refused(why)) => store.withdraw(&meta.name, &why),
             Err(e) => return Err(e),
         }
     }
-    let id = number(&link.call(&Request::Join { port })?, 0)?;
-    Ok((link, id))
+    let words = link.call(&Request::Join { port })?;
+    let joined = Joined {
+        id: number(&words, 0)?,
+        token: number(&words, 1)?,
+    };
+    Ok((link, joined))
 }
 
 struct Swarm {
     link: Link,
     store: Arc<Store>,
     id: u64,
+    /// Tells the tracker we live, on a connection of its own; replaced when we rejoin.
+    heartbeat: Heartbeat,
+    /// The generation (see `FILES`) of each file we download.
+    generations: HashMap<String, u64>,
     /// The tracker state version last seen.
     version: u64,
     refreshed: Option<(Instant, u64)>,
@@ -142,14 +164,15 @@ impl Swarm {
             }
             thread::sleep(pause.min(left));
             pause = (pause * 2).min(Duration::from_secs(2));
-            if let Ok((link, id)) =
+            if let Ok((link, joined)) =
                 join(self.tracker, &self.store, self.port, Duration::from_secs(2))
             {
                 eprintln!(
-                    "peer: rejoined the tracker at {} as peer {id}",
-                    self.tracker
+                    "peer: rejoined the tracker at {} as peer {}",
+                    self.tracker, joined.id
                 );
-                (self.link, self.id) = (link, id);
+                (self.link, self.id) = (link, joined.id);
+                self.heartbeat = Heartbeat::start(self.tracker, joined.id, joined.token);
                 self.version = 0;
                 self.refreshed = None;
                 self.store.report_all_again();
@@ -204,17 +227,38 @@ impl Swarm {
         }
     }
 
-    /// Sends the verified pieces not yet reported, one `HAVE` per file, pipelined.
+    /// Sends, pipelined: the files given up (`DROP`), the piece hashes of our own files
+    /// computed since the last report (`HASHED`), and the verified pieces not yet reported
+    /// (one `HAVE` per file).
     fn report(&mut self) -> Result<(), LinkError> {
         let drops = self.store.take_drops();
+        let hashes = self.store.take_hash_reports();
         let reports = self.store.take_reports();
-        if reports.is_empty() && drops.is_empty() {
+        if reports.is_empty() && drops.is_empty() && hashes.is_empty() {
             return Ok(());
         }
-        let mut sent = 0;
+        // What each reply answers: the file a `HASHED` was about, or nothing to note.
+        let mut sent: Vec<Option<String>> = Vec::new();
         for name in drops {
             self.link.send(&Request::Drop { name })?;
-            sent += 1;
+            sent.push(None);
+        }
+        for (name, first, hashes) in hashes {
+            let mut batches: Vec<&[_]> = hashes.chunks(MAX_HASH_BATCH as usize).collect();
+            if batches.is_empty() {
+                batches.push(&[]);
+            }
+            let mut at = first;
+            for batch in batches {
+                let req = Request::Hashed {
+                    name: name.clone(),
+                    first: at,
+                    count: batch.len() as u32,
+                };
+                self.link.send_with(&req, &batch.concat())?;
+                at += batch.len() as u32;
+                sent.push(Some(name.clone()));
+            }
         }
         for (name, pieces) in &reports {
             // Keep each line well under the line bound: at most 4,000 runs per line.
@@ -228,29 +272,39 @@ impl Swarm {
                     name: name.clone(),
                     runs: batch.to_vec(),
                 })?;
-                sent += 1;
+                sent.push(None);
             }
         }
         self.link.flush()?;
-        for _ in 0..sent {
-            match self.link.reply() {
-                Ok(words) => self.version = number(&words, 0)?,
-                Err(LinkError::Refused(why)) => eprintln!("peer: tracker refused a report: {why}"),
-                Err(e) => return Err(e),
+        for about in sent {
+            match (self.link.reply(), about) {
+                (Ok(words), _) => self.version = self.version.max(number(&words, 0)?),
+                (Err(LinkError::Refused(why)), Some(name)) if why.starts_with("name_taken") => {
+                    self.store.withdraw(&name, &why);
+                }
+                (Err(LinkError::Refused(why)), _) => {
+                    eprintln!("peer: tracker refused a report: {why}");
+                }
+                (Err(e), _) => return Err(e),
             }
         }
         Ok(())
     }
 
-    /// Learns of new files and, while downloading, of who holds what; starts workers for
-    /// remotes that hold pieces we lack. Skipped when nothing changed since the last time,
-    /// and while downloading done at most every [`REFRESH`].
+    /// Learns of new files and, while downloading, of new piece hashes and of who holds
+    /// what; starts workers for remotes that hold pieces we lack. While downloading, done
+    /// every [`REFRESH`]; otherwise only when the tracker's state moved.
     fn refresh(&mut self) -> Result<(), LinkError> {
-        if let Some((at, version)) = self.refreshed
-            && (version == self.version
-                || (at.elapsed() < REFRESH && !self.store.downloading().is_empty()))
-        {
-            return Ok(());
+        if let Some((at, version)) = self.refreshed {
+            let fresh = if self.store.downloading().is_empty() {
+                version == self.version
+            } else {
+                // Holders and hashes move on their own while we download: look every REFRESH.
+                at.elapsed() < REFRESH
+            };
+            if fresh {
+                return Ok(());
+            }
         }
         let words = self.link.call(&Request::Files)?;
         let version = number(&words, 0)?;
@@ -263,13 +317,24 @@ impl Swarm {
                 None => eprintln!("peer: ignoring a bad file entry from the tracker: {line:?}"),
             }
         }
-        for (name, size, sha1) in listed {
-            if !self.store.knows(&name) {
-                self.start_download(name, size, sha1)?;
+        for (name, size, generation) in listed {
+            match self.generations.get(&name) {
+                None if !self.store.knows(&name) => self.start_download(name, size, generation),
+                Some(&g) if g != generation => self.store.give_up(
+                    &name,
+                    &"its content changed in the swarm (every holder of the old one left)",
+                ),
+                _ => {}
             }
         }
         for (name, npieces) in self.store.downloading() {
-            let holders = self.holders(&name, npieces)?;
+            let Some(&generation) = self.generations.get(&name) else {
+                continue;
+            };
+            if !self.learn_hashes(&name, generation, npieces)? {
+                continue;
+            }
+            let holders = self.holders(&name, generation, npieces)?;
             for remote in self.store.set_holders(&name, holders) {
                 download::spawn(self.store.clone(), remote);
             }
@@ -279,51 +344,77 @@ impl Swarm {
         Ok(())
     }
 
-    fn start_download(
-        &mut self,
-        name: String,
-        size: u64,
-        sha1: crate::chunk::Sha1Hash,
-    ) -> Result<(), LinkError> {
+    /// Starts fetching a file the tracker listed; its piece hashes come with each refresh.
+    fn start_download(&mut self, name: String, size: u64, generation: u64) {
         let Some(geometry) = Geometry::new(size) else {
             self.store
                 .give_up(&name, &format!("its size {size} is too large"));
-            return Ok(());
+            return;
         };
-        let words = match self.link.call(&Request::Hashes { name: name.clone() }) {
-            Ok(words) => words,
-            // Gone from the tracker since FILES: nothing to fetch.
-            Err(LinkError::Refused(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let n = number(&words, 0)?;
-        if n != u64::from(geometry.num_pieces()) {
-            return Err(LinkError::Garbled(format!("{n} hashes for {name:?}")));
-        }
-        let mut block = vec![0; n as usize * 20];
-        self.link.payload(&mut block)?;
-        let piece_hashes = FileMeta::hashes_from_block(geometry, &block)
-            .ok_or_else(|| LinkError::Garbled("hash block".into()))?;
         let meta = FileMeta {
             name: name.clone(),
             geometry,
-            sha1: Some(sha1),
-            piece_hashes,
+            piece_hashes: Vec::new(),
         };
+        self.generations.insert(name.clone(), generation);
         if let Err(e) = self.store.add_download(meta) {
             self.store.give_up(&name, &format!("cannot create it: {e}"));
         }
-        Ok(())
+    }
+
+    /// Fetches the piece hashes of `name` the tracker knows and we do not yet. Returns false
+    /// if the file should not be fetched further (gone from the tracker, or other content
+    /// by now).
+    fn learn_hashes(
+        &mut self,
+        name: &str,
+        generation: u64,
+        npieces: usize,
+    ) -> Result<bool, LinkError> {
+        loop {
+            let known = self.store.known_hashes(name);
+            if known >= npieces {
+                return Ok(true);
+            }
+            let req = Request::Hashes {
+                name: name.to_string(),
+                generation,
+                from: known as u32,
+            };
+            let n = match self.link.call(&req) {
+                Ok(words) => number(&words, 0)?,
+                Err(LinkError::Refused(why)) => {
+                    if why.starts_with("stale_generation") {
+                        self.store
+                            .give_up(name, &"its content changed in the swarm");
+                    }
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            };
+            if n > MAX_HASH_BATCH || known as u64 + n > npieces as u64 {
+                return Err(LinkError::Garbled(format!("{n} hashes for {name:?}")));
+            }
+            let mut block = vec![0; n as usize * 20];
+            self.link.payload(&mut block)?;
+            let hashes = hashes_from_block(&block).unwrap_or_default();
+            self.store.add_download_hashes(name, &hashes);
+            if n < MAX_HASH_BATCH {
+                return Ok(true);
+            }
+        }
     }
 
     /// The other living peers that hold pieces of `name`, with what they hold.
     fn holders(
         &mut self,
         name: &str,
+        generation: u64,
         npieces: usize,
     ) -> Result<Vec<(SocketAddr, Bitset)>, LinkError> {
         let count = match self.link.call(&Request::Holders {
             name: name.to_string(),
+            generation,
         }) {
             Ok(words) => number(&words, 0)?,
             Err(LinkError::Refused(_)) => return Ok(Vec::new()),
@@ -351,11 +442,11 @@ impl Swarm {
     }
 }
 
-/// `<name> <size> <sha1>`, a line of the `FILES` reply.
-fn parse_file_line(line: &str) -> Option<(String, u64, crate::chunk::Sha1Hash)> {
+/// `<name> <size> <generation>`, a line of the `FILES` reply.
+fn parse_file_line(line: &str) -> Option<(String, u64, u64)> {
     let mut words = line.split(' ');
     let name = name::decode(words.next()?).ok()?;
     let size = crate::protocol::parse_u64("size", words.next()?).ok()?;
-    let sha1 = sha1_from_hex(words.next()?)?;
-    words.next().is_none().then_some((name, size, sha1))
+    let generation = crate::protocol::parse_u64("generation", words.next()?).ok()?;
+    words.next().is_none().then_some((name, size, generation))
 }

@@ -4,17 +4,19 @@
 //! be served, and the swarm loop takes from it the reports for the tracker.
 //!
 //! Invariants: a piece is served only once it is in `have`, and it is in `have` only after
-//! its SHA-1 matched; `Shared/` only ever receives a file by rename once every piece and the
-//! whole-file SHA-1 have matched. No disk or socket I/O happens under the lock: callers get
-//! an `Arc<File>` and do positioned I/O outside.
+//! its SHA-1 matched (for a seed: once its hash is computed here); `Shared/` only ever
+//! receives a file by rename once every piece has matched. A piece is fetched only once its
+//! hash is known. A file served from its final place is served only while it looks as it did
+//! when it was hashed or moved in (see [`Stamp`]). No disk or socket I/O happens under the
+//! lock: callers get an `Arc<File>` and do positioned I/O outside.
 
 use crate::chunk::{Bitset, FileMeta, Geometry, PieceIndex, Rng, Sha1Hash};
 use crate::protocol::MAX_GET_CHUNKS;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,21 +30,52 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
-    /// Found in `Shared/` at start and offered.
+    /// Found in `Shared/` at start and offered; its pieces are served as they are hashed.
     Own,
-    /// Found in `Shared/` but refused by the tracker (its name is taken): kept, not served.
+    /// Found in `Shared/` but refused by the tracker (its name is taken by other content):
+    /// kept, not served.
     Withdrawn,
     Downloading,
     /// Downloaded, verified and moved into `Shared/`.
     Complete,
-    /// Gave up (the owner's whole-file hash did not match its pieces, or the disk failed).
+    /// Gave up (the disk failed, or every holder sent bad data): its partial data is deleted.
     Failed,
     /// Was in `Shared/` but is gone or changed there: no longer served.
     Lost,
 }
 
+/// What a file in its final place looked like when it was hashed or moved in: a write, a
+/// truncation or a replacement changes one of these, and then its hashes no longer hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: (i64, i64),
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> io::Result<Stamp> {
+        let m = fs::metadata(path)?;
+        if !m.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(Stamp {
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            inode: (m.dev(), m.ino()),
+        })
+    }
+}
+
 struct Local {
     meta: Arc<FileMeta>,
+    /// The file's name in messages (the key of a `.mtorrent` file is its info hash).
+    label: String,
+    /// For a file in its final place: how it looked when hashed or moved in.
+    stamp: Option<Stamp>,
     file: Arc<File>,
     /// Where the bytes are now: the partial file while downloading.
     path: PathBuf,
@@ -70,8 +103,14 @@ impl Local {
         status: Status,
     ) -> Local {
         let n = have.num_bits();
+        let label = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| meta.name.clone());
         Local {
             meta: Arc::new(meta),
+            label,
+            stamp: None,
             file: Arc::new(file),
             path,
             dest,
@@ -140,6 +179,9 @@ struct Inner {
     given_up: BTreeSet<String>,
     /// Files given up and not yet announced to the tracker with `DROP`.
     drops: Vec<String>,
+    /// Piece hashes of our own files computed and not yet sent to the tracker: per file, the
+    /// first piece and the hashes from there (none at all for an empty file).
+    hash_reports: Vec<(String, PieceIndex, Vec<Sha1Hash>)>,
     shutting_down: bool,
 }
 
@@ -154,8 +196,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Scans `shared` for the files to offer (regular, visible, valid names), hashing each,
-    /// and prepares `partial` (emptied of leftovers) for downloads.
+    /// Scans `shared` for the files to offer (regular, visible, valid names) without reading
+    /// them: they are hashed later, by [`crate::peer::hasher`]. Prepares `partial` (emptied
+    /// of leftovers) for downloads.
     pub fn open(shared: &Path, partial: &Path) -> io::Result<Store> {
         let mut files = BTreeMap::new();
         for entry in fs::read_dir(shared)? {
@@ -171,17 +214,27 @@ impl Store {
                 eprintln!("peer: skipping {name:?}: {e}");
                 continue;
             }
+            // The stamp is taken before the file is opened and read: a change made while it
+            // is hashed shows at the next check.
+            let stamp = Stamp::of(&entry.path())?;
             let file = File::open(entry.path())?;
-            let Some(meta) = hash_file(&name, &file, crate::chunk::PIECE_SIZE, true)? else {
+            let Some(geometry) = Geometry::new(stamp.len) else {
                 eprintln!(
                     "peer: skipping {name:?}: larger than {} bytes",
                     crate::chunk::MAX_FILE_SIZE
                 );
                 continue;
             };
-            let have = Bitset::full(meta.geometry.num_pieces() as usize);
+            let meta = FileMeta {
+                name: name.clone(),
+                geometry,
+                piece_hashes: Vec::new(),
+            };
+            let have = Bitset::new(geometry.num_pieces() as usize);
             let paths = (entry.path(), entry.path());
-            files.insert(name, Local::new(meta, file, paths, have, Status::Own));
+            let mut local = Local::new(meta, file, paths, have, Status::Own);
+            local.stamp = Some(stamp);
+            files.insert(name, local);
         }
         fs::create_dir_all(partial)?;
         for entry in fs::read_dir(partial)? {
@@ -191,7 +244,17 @@ impl Store {
             }
         }
         let store = Store::empty();
-        store.lock().files = files;
+        {
+            let mut inner = store.lock();
+            // An empty file has no hashes to compute: say so to the tracker at once, which
+            // answers whether the name is ours to share.
+            inner.hash_reports = files
+                .iter()
+                .filter(|(_, l)| l.meta.geometry.num_pieces() == 0)
+                .map(|(n, _)| (n.clone(), 0, Vec::new()))
+                .collect();
+            inner.files = files;
+        }
         Ok(Store {
             partial: Some(partial.to_path_buf()),
             shared: shared.to_path_buf(),
@@ -213,16 +276,18 @@ impl Store {
 
     /// Seeds the complete file at `path`, already hashed into `meta`.
     pub fn add_seed(&self, meta: FileMeta, path: &Path) -> io::Result<()> {
+        let stamp = Stamp::of(path)?;
         let file = File::open(path)?;
         let have = Bitset::full(meta.geometry.num_pieces() as usize);
         let name = meta.name.clone();
-        let local = Local::new(
+        let mut local = Local::new(
             meta,
             file,
             (path.to_path_buf(), path.to_path_buf()),
             have,
             Status::Own,
         );
+        local.stamp = Some(stamp);
         self.lock().files.insert(name, local);
         self.changed.notify_all();
         Ok(())
@@ -249,11 +314,24 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The tracker refused to list our copy of `name`: stop serving it.
-    pub fn withdraw(&self, name: &str) {
-        if let Some(l) = self.lock().files.get_mut(name) {
-            l.status = Status::Withdrawn;
+    /// The tracker refused our copy of `name` (other content goes by that name in the swarm):
+    /// keep it in `Shared/` untouched, but stop serving, hashing and offering it. Says why
+    /// once on stderr.
+    pub fn withdraw(&self, name: &str, why: &str) {
+        let mut inner = self.lock();
+        let Some(l) = inner.files.get_mut(name) else {
+            return;
+        };
+        if l.status != Status::Own {
+            return;
         }
+        l.status = Status::Withdrawn;
+        let label = l.label.clone();
+        inner.hash_reports.retain(|(n, _, _)| n != name);
+        drop(inner);
+        eprintln!(
+            "peer: not sharing {label:?}: the swarm already has other content by that name ({why})"
+        );
     }
 
     pub fn knows(&self, name: &str) -> bool {
@@ -268,6 +346,10 @@ impl Store {
         let mut inner = self.lock();
         let was = inner.files.get(name).map(|l| l.status);
         let path = inner.files.get(name).map(|l| l.path.clone());
+        let label = inner
+            .files
+            .get(name)
+            .map_or_else(|| name.to_string(), |l| l.label.clone());
         let now = match was {
             Some(Status::Downloading) | None => Status::Failed,
             Some(Status::Own | Status::Complete) => Status::Lost,
@@ -280,15 +362,16 @@ impl Store {
         inner.given_up.insert(name.to_string());
         inner.drops.push(name.to_string());
         inner.reports.remove(name);
+        inner.hash_reports.retain(|(n, _, _)| n != name);
         drop(inner);
         self.changed.notify_all();
         if now == Status::Failed {
             if let Some(path) = path {
                 let _ = fs::remove_file(path);
             }
-            eprintln!("peer: giving up {name:?}: {why}");
+            eprintln!("peer: giving up {label:?}: {why}");
         } else {
-            eprintln!("peer: no longer sharing {name:?}: {why}");
+            eprintln!("peer: no longer sharing {label:?}: {why}");
         }
     }
 
@@ -297,22 +380,95 @@ impl Store {
         std::mem::take(&mut self.lock().drops)
     }
 
-    /// Whether a complete file we serve is still where it was, whole: a seed deleted or
-    /// truncated under us must not be served short or stale. Call outside the lock.
+    /// Whether a complete file we serve still looks as it did when it was hashed or moved
+    /// in (size, modification time, inode): a seed rewritten, truncated, replaced or deleted
+    /// under us must not be served. Call outside the lock, after reading what is to be sent.
     pub fn still_intact(&self, name: &str) -> bool {
         let expected = {
             let inner = self.lock();
             match inner.files.get(name) {
                 Some(l) if matches!(l.status, Status::Own | Status::Complete) => {
-                    Some((l.path.clone(), l.meta.geometry.size()))
+                    l.stamp.map(|stamp| (l.path.clone(), stamp))
                 }
                 _ => None,
             }
         };
         match expected {
             None => true,
-            Some((path, size)) => fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size),
+            Some((path, stamp)) => Stamp::of(&path).is_ok_and(|now| now == stamp),
         }
+    }
+
+    /// Our own files whose pieces are not all hashed yet, smallest first (so that many
+    /// files become available soon), with what the hasher needs to read them.
+    pub fn unhashed_seeds(&self) -> Vec<(String, Arc<File>, Geometry)> {
+        let inner = self.lock();
+        let mut seeds: Vec<(String, Arc<File>, Geometry)> = inner
+            .files
+            .iter()
+            .filter(|(_, l)| l.status == Status::Own && !l.meta.fully_hashed())
+            .map(|(n, l)| (n.clone(), l.file.clone(), l.meta.geometry))
+            .collect();
+        seeds.sort_by_key(|(n, _, g)| (g.size(), n.clone()));
+        seeds
+    }
+
+    /// Records the hashes of the next pieces of our own file `name` (none, for an empty
+    /// file): those pieces may be served from now on, and the hashes go to the tracker with
+    /// the next report. Returns false once the file is no longer ours to hash (withdrawn,
+    /// given up).
+    pub fn add_own_hashes(&self, name: &str, hashes: Vec<Sha1Hash>) -> bool {
+        let mut inner = self.lock();
+        let Some(local) = inner.files.get_mut(name) else {
+            return false;
+        };
+        if local.status != Status::Own {
+            return false;
+        }
+        let first = local.meta.piece_hashes.len();
+        for p in first..first + hashes.len() {
+            local.have.set(p);
+        }
+        let mut meta = (*local.meta).clone();
+        meta.piece_hashes.extend_from_slice(&hashes);
+        local.meta = Arc::new(meta);
+        inner
+            .hash_reports
+            .push((name.to_string(), first as PieceIndex, hashes));
+        drop(inner);
+        self.changed.notify_all();
+        true
+    }
+
+    /// Takes the piece hashes of our own files not yet sent to the tracker, in order.
+    pub fn take_hash_reports(&self) -> Vec<(String, PieceIndex, Vec<Sha1Hash>)> {
+        std::mem::take(&mut self.lock().hash_reports)
+    }
+
+    /// Learns more piece hashes of download `name` (the next ones after those known): its
+    /// pieces are fetched only once their hashes are known.
+    pub fn add_download_hashes(&self, name: &str, hashes: &[Sha1Hash]) {
+        let mut inner = self.lock();
+        let Some(local) = inner.files.get_mut(name) else {
+            return;
+        };
+        let room = local.meta.geometry.num_pieces() as usize - local.meta.piece_hashes.len();
+        if local.status != Status::Downloading || hashes.is_empty() {
+            return;
+        }
+        let mut meta = (*local.meta).clone();
+        meta.piece_hashes
+            .extend_from_slice(&hashes[..hashes.len().min(room)]);
+        local.meta = Arc::new(meta);
+    }
+
+    /// How many piece hashes of `name` are known here.
+    pub fn known_hashes(&self, name: &str) -> usize {
+        let inner = self.lock();
+        inner
+            .files
+            .get(name)
+            .map_or(0, |l| l.meta.piece_hashes.len())
     }
 
     /// The complete files here (started with or downloaded), to offer when rejoining.
@@ -325,21 +481,26 @@ impl Store {
         complete.map(|l| l.meta.clone()).collect()
     }
 
-    /// After rejoining a tracker: report again every verified piece of every download.
+    /// After rejoining a tracker: report again every verified piece of every download, and
+    /// every piece hash known of every file offered.
     pub fn report_all_again(&self) {
         let mut inner = self.lock();
-        let pending: Vec<(String, BTreeSet<PieceIndex>)> = inner
-            .files
-            .iter()
-            .filter(|(_, l)| l.status == Status::Downloading && !l.have.is_clear())
-            .map(|(n, l)| {
-                (
-                    n.clone(),
-                    l.have.iter_ones().map(|p| p as PieceIndex).collect(),
-                )
-            })
-            .collect();
-        inner.reports = pending.into_iter().collect();
+        let mut hashes = Vec::new();
+        let mut pieces = BTreeMap::new();
+        for (name, l) in &inner.files {
+            match l.status {
+                Status::Own | Status::Complete => {
+                    hashes.push((name.clone(), 0, l.meta.piece_hashes.clone()));
+                }
+                Status::Downloading if !l.have.is_clear() => {
+                    let have = l.have.iter_ones().map(|p| p as PieceIndex).collect();
+                    pieces.insert(name.clone(), have);
+                }
+                _ => {}
+            }
+        }
+        inner.hash_reports = hashes;
+        inner.reports = pieces;
     }
 
     /// Starts downloading a file the tracker listed into the hidden partial folder; it moves
@@ -425,26 +586,47 @@ impl Store {
     }
 
     /// Replaces what we know of who holds `name`, and returns the remotes that hold pieces we
-    /// lack and have no worker yet (they are counted as having one from now on).
+    /// lack and have no worker yet (they are counted as having one from now on). Pieces whose
+    /// hashes are not known here yet do not count. If a piece we lack is held only by
+    /// remotes struck out for bad data, the file can never be completed: it is given up.
     pub fn set_holders(&self, name: &str, holders: Vec<(SocketAddr, Bitset)>) -> Vec<SocketAddr> {
         let mut inner = self.lock();
-        let Some(local) = inner.files.get_mut(name) else {
+        let Inner { files, strikes, .. } = &mut *inner;
+        let Some(local) = files.get_mut(name) else {
             return Vec::new();
         };
         if local.status != Status::Downloading {
             return Vec::new();
         }
         let n = local.have.num_bits();
+        let hashed = Bitset::prefix(n, local.meta.piece_hashes.len());
+        let banned = |addr: &SocketAddr| strikes.get(addr).is_some_and(|&s| s >= MAX_STRIKES);
         local.avail = vec![0; n];
         local.holders.clear();
-        for (addr, pieces) in holders {
+        let mut only_banned = Bitset::new(n);
+        for (addr, mut pieces) in holders {
             if pieces.num_bits() != n {
+                continue;
+            }
+            pieces.and_with(&hashed);
+            if banned(&addr) {
+                for p in pieces.iter_ones() {
+                    only_banned.set(p);
+                }
                 continue;
             }
             for p in pieces.iter_ones() {
                 local.avail[p] = local.avail[p].saturating_add(1);
             }
             local.holders.insert(addr, pieces);
+        }
+        let hopeless = only_banned
+            .iter_ones()
+            .any(|p| !local.have.get(p) && local.avail[p] == 0);
+        if hopeless {
+            drop(inner);
+            self.give_up(name, &"every peer holding the rest of it sent bad data");
+            return Vec::new();
         }
         let missing = (0..n).filter(|&p| !local.have.get(p) && local.avail[p] > 0);
         local.rarest = missing.map(|p| local.avail[p]).min().unwrap_or(1);
@@ -595,38 +777,25 @@ impl Store {
             .is_some_and(|l| l.have.get(job.piece as usize))
     }
 
-    /// Checks the whole-file SHA-1 (where the file has one) of a file whose pieces are all
-    /// verified and moves it to its destination. A mismatch or a disk error gives it up.
+    /// Moves a file whose pieces are all verified to its destination (every byte was
+    /// checked against its piece's hash on arrival, so there is nothing more to check). A
+    /// disk error gives it up.
     pub fn finalize(&self, name: &str) {
-        let Some((meta, file, path, dest)) = self.lock().files.get(name).map(|l| {
-            (
-                l.meta.clone(),
-                l.file.clone(),
-                l.path.clone(),
-                l.dest.clone(),
-            )
-        }) else {
+        let Some((path, dest)) = self
+            .lock()
+            .files
+            .get(name)
+            .map(|l| (l.path.clone(), l.dest.clone()))
+        else {
             return;
         };
-        let checked = match meta.sha1 {
-            None => Ok(()),
-            Some(expected) => whole_file_sha1(&file, meta.geometry.size()).and_then(|sha| {
-                if sha == expected {
-                    Ok(())
-                } else {
-                    Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "whole-file SHA-1 mismatch",
-                    ))
-                }
-            }),
-        };
-        match checked.and_then(|()| fs::rename(&path, &dest)) {
-            Ok(()) => {
+        match fs::rename(&path, &dest).and_then(|()| Stamp::of(&dest)) {
+            Ok(stamp) => {
                 let mut inner = self.lock();
                 if let Some(local) = inner.files.get_mut(name) {
                     local.status = Status::Complete;
                     local.path = dest;
+                    local.stamp = Some(stamp);
                     inner.reports.entry(name.to_string()).or_default();
                 }
                 drop(inner);
@@ -713,17 +882,35 @@ impl Store {
         self.changed.notify_all();
     }
 
-    /// The names of the files in `Shared/`: those we started with and those we completed.
+    /// The names of the files now in `Shared/`: those we started with (shared or not) and
+    /// those we completed, unless they have since vanished from there.
     pub fn shared_names(&self) -> Vec<String> {
+        let placed: Vec<(String, PathBuf, Status)> = {
+            let inner = self.lock();
+            let placed = inner
+                .files
+                .iter()
+                .filter(|(_, l)| l.status != Status::Downloading && l.status != Status::Failed);
+            placed
+                .map(|(n, l)| (n.clone(), l.path.clone(), l.status))
+                .collect()
+        };
+        placed
+            .into_iter()
+            .filter(|(_, path, status)| {
+                *status != Status::Lost || fs::metadata(path).is_ok_and(|m| m.is_file())
+            })
+            .map(|(n, _, _)| n)
+            .collect()
+    }
+
+    /// Whether `name` was given up (a download that failed, a seed that changed or vanished).
+    pub fn failed(&self, name: &str) -> bool {
         let inner = self.lock();
-        let in_shared =
-            |l: &Local| matches!(l.status, Status::Own | Status::Withdrawn | Status::Complete);
         inner
             .files
-            .iter()
-            .filter(|(_, l)| in_shared(l))
-            .map(|(n, _)| n.clone())
-            .collect()
+            .get(name)
+            .is_some_and(|l| matches!(l.status, Status::Failed | Status::Lost))
     }
 
     /// Removes the partial files of downloads that did not complete, and swarm mode's partial
@@ -789,50 +976,6 @@ fn candidates<'a>(
     })
 }
 
-/// Reads `file` once, front to back, computing its hashes for pieces of `piece_size` bytes,
-/// and with `whole` its whole-file SHA-1 too. `None` if the file is too large.
-pub fn hash_file(
-    name: &str,
-    mut file: &File,
-    piece_size: u64,
-    whole: bool,
-) -> io::Result<Option<FileMeta>> {
-    let size = file.metadata()?.len();
-    let Some(geometry) = Geometry::with_piece_size(size, piece_size) else {
-        return Ok(None);
-    };
-    let mut hasher = whole.then(sha1_smol::Sha1::new);
-    let mut piece_hashes = Vec::with_capacity(geometry.num_pieces() as usize);
-    let mut buf = vec![0; piece_size as usize];
-    for p in 0..geometry.num_pieces() {
-        let (_, len) = geometry.piece_span(p).unwrap_or((0, 0));
-        file.read_exact(&mut buf[..len])?;
-        if let Some(h) = &mut hasher {
-            h.update(&buf[..len]);
-        }
-        piece_hashes.push(crate::chunk::sha1(&buf[..len]));
-    }
-    Ok(Some(FileMeta {
-        name: name.to_string(),
-        geometry,
-        sha1: hasher.map(|h| h.digest().bytes()),
-        piece_hashes,
-    }))
-}
-
-fn whole_file_sha1(file: &File, size: u64) -> io::Result<Sha1Hash> {
-    let mut whole = sha1_smol::Sha1::new();
-    let mut buf = vec![0; 256 * 1024];
-    let mut offset = 0;
-    while offset < size {
-        let len = (size - offset).min(buf.len() as u64) as usize;
-        file.read_exact_at(&mut buf[..len], offset)?;
-        whole.update(&buf[..len]);
-        offset += len as u64;
-    }
-    Ok(whole.digest().bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,7 +995,6 @@ mod tests {
         FileMeta {
             name: name.into(),
             geometry,
-            sha1: Some(sha1(name.as_bytes())),
             piece_hashes: (0..pieces).map(|p| sha1(&p.to_le_bytes())).collect(),
         }
     }

@@ -1,23 +1,29 @@
 //! One connection to the tracker: read a request line, answer it, repeat. A bad request
 //! gets `ERR <reason>` and the connection stays open while the stream is still in sync; an
-//! overlong line, a bad hash block or silence past the heartbeat deadline closes it. A peer
-//! whose connection closes without `LEAVE` is dropped from the swarm.
+//! overlong line or a bad hash block closes it. A peer whose connection closes without
+//! `LEAVE` is dropped from the swarm.
+//!
+//! Liveness: a joined peer keeps a second connection that only carries `BEAT` lines, sent
+//! every second by a thread with nothing else to do. While it speaks, silence on the request
+//! connection means the peer is busy, not dead; when it falls silent for [`HEARTBEAT_TTL`] or
+//! closes, the peer is dropped. A peer without one is dropped after that long a silence on
+//! its request connection.
 
 use super::swarm::{Leave, PeerId, Swarm};
-use crate::chunk::{FileMeta, Geometry};
+use crate::chunk::Geometry;
 use crate::name;
 use crate::protocol::{Request, Role, VERSION};
 use crate::wire::{self, LineError};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// A peer that says nothing for this long is taken for dead (peers speak every second).
+/// A peer not heard from for this long is taken for dead (heartbeats come every second).
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
 /// A request line must arrive in full within this time, however slowly its bytes trickle.
 pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
-/// The most piece hashes one connection may stage in offers before `JOIN` (80 MiB of hashes).
-const MAX_STAGED_PIECES: u64 = 4 << 20;
+/// The most offers one connection may stage before `JOIN`.
+const MAX_STAGED_OFFERS: usize = 65_536;
 
 /// How one connection ended, for the log line.
 enum End {
@@ -38,20 +44,22 @@ pub fn handle(stream: TcpStream, from: SocketAddr, swarm: &Swarm) {
         from,
         swarm,
         joined: None,
+        beat_for: None,
         staged: Vec::new(),
-        staged_pieces: 0,
+        refused: Vec::new(),
     };
     let end = conn.run();
     let _ = conn.writer.flush();
     if let End::Broken(_) = end {
         wire::close_gracefully(conn.writer.get_ref());
     }
-    if let Some(id) = conn.joined
-        && !matches!(end, End::Left)
-        && swarm.drop_peer(id)
-    {
+    let Some(id) = conn.joined.or(conn.beat_for) else {
+        return;
+    };
+    if !matches!(end, End::Left) && swarm.drop_peer(id) {
         let why = match end {
             End::Broken(why) => why,
+            _ if conn.beat_for.is_some() => "its heartbeat connection closed".into(),
             _ => "connection closed".into(),
         };
         eprintln!("tracker: peer {id} at {from} dropped without goodbye: {why}");
@@ -63,9 +71,20 @@ struct Conn<'a> {
     writer: BufWriter<TcpStream>,
     from: SocketAddr,
     swarm: &'a Swarm,
+    /// The peer that joined on this connection.
     joined: Option<PeerId>,
-    staged: Vec<FileMeta>,
-    staged_pieces: u64,
+    /// The peer this connection carries heartbeats for.
+    beat_for: Option<PeerId>,
+    staged: Vec<(String, Geometry)>,
+    /// Names whose offer was refused before `JOIN` (taken by other content).
+    refused: Vec<String>,
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 impl Conn<'_> {
@@ -73,9 +92,11 @@ impl Conn<'_> {
         let mut buf = Vec::new();
         let mut greeted = false;
         loop {
-            let deadline = Some(std::time::Instant::now() + LINE_DEADLINE);
-            let request = match wire::read_line_by(&mut self.reader, &mut buf, deadline) {
-                Ok(line) => Request::parse(line).map_err(|e| e.to_string()),
+            let deadline = Some(Instant::now() + LINE_DEADLINE);
+            let read = wire::read_line_by(&mut self.reader, &mut buf, deadline)
+                .map(|line| Request::parse(line).map_err(|e| e.to_string()));
+            let request = match read {
+                Ok(request) => request,
                 Err(LineError::Eof) => return End::Closed,
                 Err(LineError::NotUtf8) => Err("not_utf8".to_string()),
                 Err(LineError::TooLong) => {
@@ -85,6 +106,17 @@ impl Conn<'_> {
                 Err(LineError::TooSlow) => {
                     let _ = self.reply("ERR too_slow");
                     return End::Broken("line not finished in time".into());
+                }
+                // Silence between requests from a peer whose heartbeats still come: busy.
+                Err(LineError::Io(e))
+                    if is_timeout(&e)
+                        && buf.is_empty()
+                        && self.joined.is_some_and(|id| self.swarm.beating(id)) =>
+                {
+                    continue;
+                }
+                Err(LineError::Io(e)) if is_timeout(&e) && self.beat_for.is_some() => {
+                    return End::Broken(format!("no heartbeat for {} s", HEARTBEAT_TTL.as_secs()));
                 }
                 Err(LineError::Io(e)) => return End::Broken(e.to_string()),
             };
@@ -115,24 +147,62 @@ impl Conn<'_> {
     }
 
     fn serve(&mut self, req: Request) -> Result<Step, Fatal> {
+        if let Some(id) = self.beat_for {
+            let reply = match req {
+                Request::Beat { id: i, .. } if i == id => "OK".to_string(),
+                Request::Ping => "OK".to_string(),
+                _ => "ERR heartbeat_connection BEAT and PING only".to_string(),
+            };
+            self.reply(&reply).map_err(|e| Fatal(e.to_string()))?;
+            return Ok(Step::Continue);
+        }
         let reply = match req {
             Request::Hello { .. } => "ERR hello_twice".to_string(),
             Request::Ping => "OK".to_string(),
-            Request::Offer { name, size, sha1 } => self.offer(name, size, sha1)?,
+            Request::Offer { name, size } => self.offer(name, size),
             Request::Join { port } => match self.joined {
                 Some(_) => "ERR already_joined".to_string(),
                 None => {
                     let addr = SocketAddr::new(self.from.ip(), port);
-                    match self.swarm.join(addr, std::mem::take(&mut self.staged)) {
-                        Ok(id) => {
+                    let token = crate::chunk::random_u64();
+                    let offers = std::mem::take(&mut self.staged);
+                    let refused = std::mem::take(&mut self.refused);
+                    match self.swarm.join(addr, offers, refused, token) {
+                        Ok((id, printed)) => {
                             self.joined = Some(id);
-                            self.staged_pieces = 0;
-                            format!("OK {id}")
+                            // The CONNECT block is on stdout before the peer hears its id.
+                            printed.wait();
+                            format!("OK {id} {token}")
                         }
                         Err(e) => format!("ERR {e}"),
                     }
                 }
             },
+            Request::Beat { id, token } => {
+                if self.joined.is_some() || !self.staged.is_empty() {
+                    "ERR beat_on_own_connection".to_string()
+                } else {
+                    match self.swarm.attach_beat(id, token) {
+                        Ok(()) => {
+                            self.beat_for = Some(id);
+                            "OK".to_string()
+                        }
+                        Err(e) => format!("ERR {e}"),
+                    }
+                }
+            }
+            Request::Hashed { name, first, count } => {
+                let block = wire::read_payload(&mut self.reader, count as usize * 20)
+                    .map_err(|e| Fatal(e.to_string()))?;
+                let hashes = crate::chunk::hashes_from_block(&block).unwrap_or_default();
+                match self.joined {
+                    None => "ERR join_first".to_string(),
+                    Some(id) => match self.swarm.hashed(id, &name, first, &hashes) {
+                        Ok(version) => format!("OK {version}"),
+                        Err(e) => format!("ERR {e}"),
+                    },
+                }
+            }
             Request::Files => {
                 let (version, files) = self.swarm.files();
                 let mut out = format!("OK {version} {}\n", files.len());
@@ -140,25 +210,29 @@ impl Conn<'_> {
                     out.push_str(&format!(
                         "{} {} {}\n",
                         name::encode(&f.name),
-                        f.geometry.size(),
-                        f.sha1.map(|h| crate::chunk::to_hex(&h)).unwrap_or_default()
+                        f.size,
+                        f.generation
                     ));
                 }
                 out.pop();
                 out
             }
-            Request::Hashes { name } => match self.swarm.meta(&name) {
-                None => "ERR unknown_file".to_string(),
-                Some(meta) => {
-                    let head = format!("OK {}", meta.piece_hashes.len());
-                    self.reply_with(&head, &meta.hash_block())
+            Request::Hashes {
+                name,
+                generation,
+                from,
+            } => match self.swarm.hashes(&name, generation, from) {
+                Err(e) => format!("ERR {e}"),
+                Ok(hashes) => {
+                    let head = format!("OK {}", hashes.len());
+                    self.reply_with(&head, &hashes.concat())
                         .map_err(|e| Fatal(e.to_string()))?;
                     return Ok(Step::Continue);
                 }
             },
-            Request::Holders { name } => match self.swarm.holders(&name) {
-                None => "ERR unknown_file".to_string(),
-                Some(holders) => {
+            Request::Holders { name, generation } => match self.swarm.holders(&name, generation) {
+                Err(e) => format!("ERR {e}"),
+                Ok(holders) => {
                     let mut out = format!("OK {}", holders.len());
                     for h in holders {
                         out.push_str(&format!("\n{} {} {}", h.id, h.addr, h.pieces.to_hex()));
@@ -187,11 +261,15 @@ impl Conn<'_> {
             Request::Leave => match self.joined {
                 None => "ERR join_first".to_string(),
                 Some(id) => match self.swarm.leave(id, Duration::from_secs(1)) {
-                    Leave::Bye => {
+                    (Leave::Bye, printed) => {
+                        // The DISCONNECT block is on stdout before the peer may exit.
+                        if let Some(printed) = printed {
+                            printed.wait();
+                        }
                         let _ = self.reply("OK BYE");
                         return Ok(Step::Left);
                     }
-                    Leave::Wait(version) => format!("OK WAIT {version}"),
+                    (Leave::Wait(version), _) => format!("OK WAIT {version}"),
                 },
             },
             Request::Get { .. } => "ERR not_a_tracker_request GET".to_string(),
@@ -205,46 +283,28 @@ impl Conn<'_> {
         Ok(Step::Continue)
     }
 
-    /// Reads the hash block after an `OFFER` line and stages the offer until `JOIN`.
-    fn offer(
-        &mut self,
-        name: String,
-        size: u64,
-        sha1: crate::chunk::Sha1Hash,
-    ) -> Result<String, Fatal> {
-        let Some(geometry) = Geometry::new(size) else {
-            // The block's length follows from the size, so the stream is lost.
-            let _ = self.reply("ERR file_too_large");
-            return Err(Fatal("offer of an oversized file".into()));
-        };
-        let pieces = u64::from(geometry.num_pieces());
-        if self.staged_pieces + pieces > MAX_STAGED_PIECES {
-            let _ = self.reply("ERR too_many_offers");
-            return Err(Fatal("too many staged offers".into()));
-        }
-        let block = wire::read_payload(&mut self.reader, pieces as usize * 20)
-            .map_err(|e| Fatal(e.to_string()))?;
+    /// Stages an offer until `JOIN`, or says why not. A name a living peer shares with other
+    /// content is remembered as refused, so the leave rule never waits for this peer to
+    /// fetch the other version.
+    fn offer(&mut self, name: String, size: u64) -> String {
         if self.joined.is_some() {
-            return Ok("ERR already_joined".to_string());
+            return "ERR already_joined".to_string();
         }
-        let Some(piece_hashes) = FileMeta::hashes_from_block(geometry, &block) else {
-            return Ok("ERR bad_hash_block".to_string());
+        let Some(geometry) = Geometry::new(size) else {
+            return format!("ERR file_too_large max {}", crate::chunk::MAX_FILE_SIZE);
         };
-        let meta = FileMeta {
-            name,
-            geometry,
-            sha1: Some(sha1),
-            piece_hashes,
-        };
-        if self.staged.iter().any(|m| m.name == meta.name) {
-            return Ok("ERR duplicate_offer".to_string());
+        if self.staged.len() + self.refused.len() >= MAX_STAGED_OFFERS {
+            return format!("ERR too_many_offers max {MAX_STAGED_OFFERS}");
         }
-        if let Err(e) = self.swarm.check_offer(&meta) {
-            return Ok(format!("ERR {e}"));
+        if self.staged.iter().any(|(n, _)| *n == name) || self.refused.contains(&name) {
+            return "ERR duplicate_offer".to_string();
         }
-        self.staged_pieces += pieces;
-        self.staged.push(meta);
-        Ok("OK".to_string())
+        if let Err(e) = self.swarm.check_offer(&name, geometry) {
+            self.refused.push(name);
+            return format!("ERR {e}");
+        }
+        self.staged.push((name, geometry));
+        "OK".to_string()
     }
 
     /// Queues a reply; flushes once no further request is already waiting, so pipelined

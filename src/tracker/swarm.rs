@@ -1,38 +1,71 @@
 //! The tracker's tables: which files exist, which living peer holds which pieces of each,
 //! and the decisions that need all of that at once (join, leave). State lives behind
-//! methods; callers never see the lock, and no method holds it during socket I/O (printing
-//! hands over to the stdout lock first, see [`output::emit_after`]).
+//! methods; callers never see the lock, and no method holds it during socket I/O or waits
+//! for stdout (blocks are queued for the printer under the lock, see [`output::queue`]).
 //!
 //! Invariants: a peer is in `peers` from its `JOIN` until it leaves or is dropped; every
 //! holder of a file is in `peers`; a holding is a bitset over the file's pieces (a chunk is
-//! held when its piece is, since chunks become available one verified piece at a time).
+//! held when its piece is, since chunks become available one verified piece at a time). An
+//! offerer holds its whole file from `JOIN` on (the leave rule counts it), but `HOLDERS`
+//! shows only the pieces whose hashes it has sent and that match: a piece's hash is fixed by
+//! the first holder to send it, for as long as any living peer holds the name.
 
-use crate::chunk::{Bitset, FileMeta, PieceIndex};
-use crate::output;
-use crate::protocol::PieceRun;
+use crate::chunk::{Bitset, Geometry, PieceIndex, Sha1Hash};
+use crate::output::{self, Ticket};
+use crate::protocol::{MAX_HASH_BATCH, PieceRun};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub type PeerId = u64;
 
 struct PeerEntry {
     addr: SocketAddr,
+    /// The secret a heartbeat connection must show to speak for this peer.
+    token: u64,
+    /// Whether a heartbeat connection speaks for this peer (see [`Swarm::attach_beat`]).
+    beating: bool,
     offered: BTreeSet<String>,
     received: BTreeSet<String>,
-    /// Files this peer gave up (lost from disk, or could not store): it is not waited for.
+    /// Files this peer will not hold (its copy conflicts with the swarm's, it lost it from
+    /// disk, could not store it, or every holder sent it bad data): it is not waited for.
     dropped: BTreeSet<String>,
 }
 
 struct FileEntry {
-    meta: Arc<FileMeta>,
+    geometry: Geometry,
+    /// Names this content: it changes whenever the name is defined anew.
+    generation: u64,
+    /// The piece hashes known so far, a prefix of the whole list.
+    hashes: Vec<Sha1Hash>,
     holders: BTreeMap<PeerId, Bitset>,
+    /// Offerers still sending their hashes: how many of theirs have matched so far.
+    hashing: BTreeMap<PeerId, u32>,
+}
+
+impl FileEntry {
+    /// What `HOLDERS` shows of holder `id`'s pieces: only those whose hashes it confirmed.
+    fn shown(&self, id: PeerId, held: &Bitset) -> Bitset {
+        let mut shown = held.clone();
+        if let Some(&confirmed) = self.hashing.get(&id) {
+            shown.and_with(&Bitset::prefix(held.num_bits(), confirmed as usize));
+        }
+        shown
+    }
+}
+
+/// A file as `FILES` lists it.
+pub struct Listed {
+    pub name: String,
+    pub size: u64,
+    pub generation: u64,
 }
 
 #[derive(Default)]
 struct State {
     next_id: PeerId,
+    next_generation: u64,
     /// Grows on every change a peer could act on; `WAIT` sleeps until it moves.
     version: u64,
     peers: BTreeMap<PeerId, PeerEntry>,
@@ -66,71 +99,178 @@ impl Swarm {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Refuses an offer whose name a living peer already shares with other content.
-    pub fn check_offer(&self, meta: &FileMeta) -> Result<(), String> {
-        self.lock().check_offer(meta)
+    /// Refuses an offer whose name a living peer already shares with another size. (Content
+    /// of the same size is compared piece by piece as the hashes arrive, see [`Swarm::hashed`].)
+    pub fn check_offer(&self, name: &str, geometry: Geometry) -> Result<(), String> {
+        self.lock().check_offer(name, geometry)
     }
 
-    /// Publishes a new peer and its offers atomically and prints its CONNECT block.
-    pub fn join(&self, addr: SocketAddr, offers: Vec<FileMeta>) -> Result<PeerId, String> {
+    /// Publishes a new peer and its offers atomically and queues its CONNECT block; the
+    /// ticket says when that block is on stdout. An offer whose name became taken since it
+    /// was staged is not published, and neither is one in `refused`: the peer will not hold
+    /// those names, so the leave rule does not wait for it to.
+    pub fn join(
+        &self,
+        addr: SocketAddr,
+        offers: Vec<(String, Geometry)>,
+        refused: Vec<String>,
+        token: u64,
+    ) -> Result<(PeerId, Ticket), String> {
         let mut st = self.lock();
         if st.peers.values().any(|p| p.addr == addr) {
             return Err(format!("address_in_use {addr} is a living peer"));
         }
-        for meta in &offers {
-            st.check_offer(meta)?;
-        }
         let id = st.next_id;
         st.next_id += 1;
-        let listed: Vec<(String, u64)> = offers
-            .iter()
-            .map(|m| (m.name.clone(), m.geometry.num_chunks()))
-            .collect();
+        let mut dropped: BTreeSet<String> = refused.into_iter().collect();
         let mut offered = BTreeSet::new();
-        for meta in offers {
-            offered.insert(meta.name.clone());
-            let pieces = Bitset::full(meta.geometry.num_pieces() as usize);
-            let entry = st
-                .files
-                .entry(meta.name.clone())
-                .or_insert_with(|| FileEntry {
-                    meta: Arc::new(meta.clone()),
-                    holders: BTreeMap::new(),
-                });
-            if entry.holders.is_empty() {
-                // Nobody living holds the old content: the new offer defines the name.
-                entry.meta = Arc::new(meta);
+        let mut listed = Vec::new();
+        for (name, geometry) in offers {
+            if st.check_offer(&name, geometry).is_err() {
+                dropped.insert(name);
+                continue;
             }
-            entry.holders.insert(id, pieces);
+            let generation = st.next_generation;
+            let entry = st.files.entry(name.clone()).or_insert_with(|| FileEntry {
+                geometry,
+                generation,
+                hashes: Vec::new(),
+                holders: BTreeMap::new(),
+                hashing: BTreeMap::new(),
+            });
+            if entry.holders.is_empty() {
+                // Nobody living holds the old content: this offer defines the name anew.
+                entry.geometry = geometry;
+                entry.generation = generation;
+                entry.hashes.clear();
+                entry.hashing.clear();
+            }
+            let pieces = geometry.num_pieces();
+            entry.holders.insert(id, Bitset::full(pieces as usize));
+            if pieces > 0 {
+                entry.hashing.insert(id, 0);
+            }
+            st.next_generation += 1;
+            listed.push((name.clone(), geometry.num_chunks()));
+            offered.insert(name);
         }
         st.peers.insert(
             id,
             PeerEntry {
                 addr,
+                token,
+                beating: false,
                 offered,
                 received: BTreeSet::new(),
-                dropped: BTreeSet::new(),
+                dropped,
             },
         );
         st.version += 1;
         self.changed.notify_all();
         let named: Vec<(&str, u64)> = listed.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-        let block = output::connect_block(id, &named);
-        output::emit_after(st, &block);
-        Ok(id)
+        let ticket = output::queue(output::connect_block(id, &named));
+        Ok((id, ticket))
     }
 
-    /// Records verified pieces and prints one ACQUIRED line per newly held chunk. Returns the
+    /// Lets a heartbeat connection speak for peer `id`, if it knows the peer's token.
+    pub fn attach_beat(&self, id: PeerId, token: u64) -> Result<(), String> {
+        let mut st = self.lock();
+        let peer = st.peers.get_mut(&id).ok_or("not_joined")?;
+        if peer.token != token {
+            return Err("bad_token".into());
+        }
+        if peer.beating {
+            return Err("already_beating".into());
+        }
+        peer.beating = true;
+        Ok(())
+    }
+
+    /// Whether peer `id` is alive with a heartbeat connection of its own (so silence on its
+    /// request connection means it is busy, not dead).
+    pub fn beating(&self, id: PeerId) -> bool {
+        self.lock().peers.get(&id).is_some_and(|p| p.beating)
+    }
+
+    /// Records the hashes of pieces `first..` of a file peer `id` offered, in order. A hash
+    /// that differs from the one already known for that piece means the peer's file is other
+    /// content under a taken name: its offer is withdrawn (`name_taken`) and not waited for.
+    /// Returns the state version after the change.
+    pub fn hashed(
+        &self,
+        id: PeerId,
+        name: &str,
+        first: PieceIndex,
+        hashes: &[Sha1Hash],
+    ) -> Result<u64, String> {
+        let mut st = self.lock();
+        let st_ref = &mut *st;
+        let peer = st_ref.peers.get_mut(&id).ok_or("not_joined")?;
+        let taken = || {
+            format!(
+                "name_taken {} is shared with other content",
+                crate::name::encode(name)
+            )
+        };
+        if peer.dropped.contains(name) && peer.offered.contains(name) {
+            return Err(taken());
+        }
+        let file = st_ref.files.get_mut(name).ok_or("unknown_file")?;
+        if !peer.offered.contains(name) || !file.holders.contains_key(&id) {
+            return Err("not_offered".into());
+        }
+        let npieces = file.geometry.num_pieces();
+        let confirmed = file.hashing.get(&id).copied().unwrap_or(npieces);
+        if first != confirmed {
+            return Err(format!("out_of_order expected {confirmed}"));
+        }
+        if u64::from(first) + hashes.len() as u64 > u64::from(npieces) {
+            return Err(format!("bad_piece past {npieces}"));
+        }
+        for (i, hash) in hashes.iter().enumerate() {
+            let p = first as usize + i;
+            match file.hashes.get(p) {
+                Some(known) if known != hash => {
+                    file.holders.remove(&id);
+                    file.hashing.remove(&id);
+                    peer.dropped.insert(name.to_string());
+                    st.version += 1;
+                    self.changed.notify_all();
+                    return Err(taken());
+                }
+                Some(_) => {}
+                None => file.hashes.push(*hash),
+            }
+        }
+        let now = first + hashes.len() as u32;
+        if now == npieces {
+            file.hashing.remove(&id);
+        } else if let Some(c) = file.hashing.get_mut(&id) {
+            *c = now;
+        }
+        if !hashes.is_empty() {
+            st.version += 1;
+            self.changed.notify_all();
+        }
+        Ok(st.version)
+    }
+
+    /// Records verified pieces and queues one ACQUIRED line per newly held chunk. Returns the
     /// state version after the change.
     pub fn have(&self, id: PeerId, name: &str, runs: &[PieceRun]) -> Result<u64, String> {
         let mut st = self.lock();
         let st_ref = &mut *st;
         let peer = st_ref.peers.get_mut(&id).ok_or("not_joined")?;
         let file = st_ref.files.get_mut(name).ok_or("unknown_file")?;
-        let geometry = file.meta.geometry;
+        let geometry = file.geometry;
         let npieces = geometry.num_pieces();
-        if let Some(bad) = runs.iter().find(|r| r.last >= npieces) {
-            return Err(format!("bad_piece {} of {npieces}", bad.last));
+        // Nobody can have verified a piece whose hash nobody has sent.
+        let known = file.hashes.len() as u32;
+        if let Some(bad) = runs.iter().find(|r| r.last >= known) {
+            return Err(format!(
+                "bad_piece {} of {npieces}, {known} hashed",
+                bad.last
+            ));
         }
         let mut block = String::new();
         let holding = file
@@ -141,7 +281,7 @@ impl Swarm {
         for p in runs.iter().flat_map(|r| r.iter()) {
             if holding.set(p as usize) {
                 changed = true;
-                print_acquired(&mut block, id, &file.meta, p);
+                print_acquired(&mut block, id, name, geometry, p);
             }
         }
         if holding.is_full() && !peer.offered.contains(name) && peer.received.insert(name.into()) {
@@ -151,9 +291,8 @@ impl Swarm {
             st.version += 1;
             self.changed.notify_all();
         }
-        let version = st.version;
-        output::emit_after(st, &block);
-        Ok(version)
+        let _ = output::queue(block);
+        Ok(st.version)
     }
 
     /// Peer `id` gave up file `name`: its pieces stop counting, and the leave rule no longer
@@ -164,6 +303,7 @@ impl Swarm {
         let peer = st_ref.peers.get_mut(&id).ok_or("not_joined")?;
         let file = st_ref.files.get_mut(name).ok_or("unknown_file")?;
         file.holders.remove(&id);
+        file.hashing.remove(&id);
         peer.received.remove(name);
         peer.dropped.insert(name.to_string());
         st.version += 1;
@@ -172,42 +312,52 @@ impl Swarm {
     }
 
     /// The files that some living peer holds at least in part, and the state version.
-    pub fn files(&self) -> (u64, Vec<Arc<FileMeta>>) {
+    pub fn files(&self) -> (u64, Vec<Listed>) {
         let st = self.lock();
         let files = st
             .files
-            .values()
-            .filter(|f| {
+            .iter()
+            .filter(|(_, f)| {
                 f.holders
                     .values()
                     .any(|h| !h.is_clear() || h.num_bits() == 0)
             })
-            .map(|f| f.meta.clone())
+            .map(|(name, f)| Listed {
+                name: name.clone(),
+                size: f.geometry.size(),
+                generation: f.generation,
+            })
             .collect();
         (st.version, files)
     }
 
-    pub fn meta(&self, name: &str) -> Option<Arc<FileMeta>> {
-        self.lock().files.get(name).map(|f| f.meta.clone())
+    /// The known piece hashes of generation `generation` of `name`, from piece `from` on (at
+    /// most [`MAX_HASH_BATCH`] of them).
+    pub fn hashes(&self, name: &str, generation: u64, from: u32) -> Result<Vec<Sha1Hash>, String> {
+        let st = self.lock();
+        let file = st.current(name, generation)?;
+        let from = (from as usize).min(file.hashes.len());
+        let to = file.hashes.len().min(from + MAX_HASH_BATCH as usize);
+        Ok(file.hashes[from..to].to_vec())
     }
 
-    /// Every living peer that holds some of `name`, with what it holds.
-    pub fn holders(&self, name: &str) -> Option<Vec<Holder>> {
+    /// Every living peer that holds some of generation `generation` of `name`, with the
+    /// pieces it can serve.
+    pub fn holders(&self, name: &str, generation: u64) -> Result<Vec<Holder>, String> {
         let st = self.lock();
-        let file = st.files.get(name)?;
-        Some(
-            file.holders
-                .iter()
-                .filter_map(|(id, pieces)| {
-                    let peer = st.peers.get(id)?;
-                    Some(Holder {
-                        id: *id,
-                        addr: peer.addr,
-                        pieces: pieces.clone(),
-                    })
+        let file = st.current(name, generation)?;
+        Ok(file
+            .holders
+            .iter()
+            .filter_map(|(id, pieces)| {
+                let peer = st.peers.get(id)?;
+                Some(Holder {
+                    id: *id,
+                    addr: peer.addr,
+                    pieces: file.shown(*id, pieces),
                 })
-                .collect(),
-        )
+            })
+            .collect())
     }
 
     /// Sleeps until the state version passes `seen` or `timeout` runs out; returns the version.
@@ -223,18 +373,18 @@ impl Swarm {
     /// Decides atomically whether peer `id` may leave: it holds every piece any living peer
     /// holds, and every other living peer holds every piece it holds. If it lacks nothing
     /// but others still lack its pieces, waits up to `timeout` for them. On `Bye` the peer
-    /// is removed and its DISCONNECT block printed.
-    pub fn leave(&self, id: PeerId, timeout: Duration) -> Leave {
+    /// is removed and its DISCONNECT block queued; the ticket says when it is on stdout.
+    pub fn leave(&self, id: PeerId, timeout: Duration) -> (Leave, Option<Ticket>) {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         loop {
             match st.leave_verdict(id) {
                 Verdict::Ready => break,
-                Verdict::Lacking => return Leave::Wait(st.version),
+                Verdict::Lacking => return (Leave::Wait(st.version), None),
                 Verdict::OthersLacking => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Leave::Wait(st.version);
+                        return (Leave::Wait(st.version), None);
                     }
                     st = self
                         .changed
@@ -245,12 +395,11 @@ impl Swarm {
             }
         }
         let Some(peer) = st.remove_peer(id) else {
-            return Leave::Wait(st.version);
+            return (Leave::Wait(st.version), None);
         };
         self.changed.notify_all();
         let block = output::disconnect_block(id, peer.received.iter().map(String::as_str));
-        output::emit_after(st, &block);
-        Leave::Bye
+        (Leave::Bye, Some(output::queue(block)))
     }
 
     /// Forgets a peer that vanished without goodbye: no DISCONNECT block.
@@ -264,10 +413,16 @@ impl Swarm {
     }
 }
 
-fn print_acquired(block: &mut String, id: PeerId, meta: &FileMeta, piece: PieceIndex) {
-    if let Some((first, count)) = meta.geometry.piece_chunks(piece) {
-        let total = meta.geometry.num_chunks();
-        output::acquired_lines(block, id, &meta.name, total, first..first + count);
+fn print_acquired(
+    block: &mut String,
+    id: PeerId,
+    name: &str,
+    geometry: Geometry,
+    piece: PieceIndex,
+) {
+    if let Some((first, count)) = geometry.piece_chunks(piece) {
+        let total = geometry.num_chunks();
+        output::acquired_lines(block, id, name, total, first..first + count);
     }
 }
 
@@ -288,13 +443,24 @@ fn covers(a: Option<&Bitset>, b: Option<&Bitset>) -> bool {
 }
 
 impl State {
-    fn check_offer(&self, meta: &FileMeta) -> Result<(), String> {
-        match self.files.get(&meta.name) {
-            Some(f) if !f.holders.is_empty() && !f.meta.same_content(meta) => Err(format!(
+    fn check_offer(&self, name: &str, geometry: Geometry) -> Result<(), String> {
+        match self.files.get(name) {
+            Some(f) if !f.holders.is_empty() && f.geometry != geometry => Err(format!(
                 "name_taken {} is shared with other content",
-                crate::name::encode(&meta.name)
+                crate::name::encode(name)
             )),
             _ => Ok(()),
+        }
+    }
+
+    /// The entry of `name` if `generation` is its current content.
+    fn current(&self, name: &str, generation: u64) -> Result<&FileEntry, String> {
+        match self.files.get(name) {
+            None => Err("unknown_file".into()),
+            Some(f) if f.generation != generation => {
+                Err(format!("stale_generation now {}", f.generation))
+            }
+            Some(f) => Ok(f),
         }
     }
 
@@ -331,6 +497,7 @@ impl State {
         let peer = self.peers.remove(&id)?;
         for file in self.files.values_mut() {
             file.holders.remove(&id);
+            file.hashing.remove(&id);
         }
         self.version += 1;
         Some(peer)
@@ -340,89 +507,228 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::{Geometry, sha1};
+    use crate::chunk::sha1;
 
-    fn meta(name: &str, size: u64, seed: u8) -> FileMeta {
+    /// A file of `size` bytes whose content `seed` stands for: its offer and its hashes.
+    fn file(size: u64, seed: u8) -> (Geometry, Vec<Sha1Hash>) {
         let g = Geometry::new(size).unwrap();
-        FileMeta {
-            name: name.into(),
-            geometry: g,
-            sha1: Some(sha1(&[seed])),
-            piece_hashes: (0..g.num_pieces())
+        (
+            g,
+            (0..g.num_pieces())
                 .map(|p| sha1(&[seed, p as u8]))
                 .collect(),
-        }
+        )
     }
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    const NOW: Duration = Duration::ZERO;
+    /// Joins a peer at `port` offering `files` (name, size, seed) and sends all their hashes.
+    fn seeder(s: &Swarm, port: u16, files: &[(&str, u64, u8)]) -> PeerId {
+        let offers = files
+            .iter()
+            .map(|&(n, size, seed)| (n.to_string(), file(size, seed).0))
+            .collect();
+        let (id, _) = s.join(addr(port), offers, vec![], 7).unwrap();
+        for &(n, size, seed) in files {
+            s.hashed(id, n, 0, &file(size, seed).1).unwrap();
+        }
+        id
+    }
+
+    fn leave(s: &Swarm, id: PeerId) -> Leave {
+        s.leave(id, Duration::ZERO).0
+    }
 
     #[test]
     fn ids_count_from_zero_and_a_conflicting_offer_is_refused() {
         let s = Swarm::default();
-        assert_eq!(s.join(addr(1), vec![meta("a", 10, 1)]), Ok(0));
-        assert!(s.check_offer(&meta("a", 10, 2)).is_err());
-        assert!(s.join(addr(2), vec![meta("a", 10, 2)]).is_err());
-        assert_eq!(s.join(addr(2), vec![meta("a", 10, 1)]), Ok(1));
+        assert_eq!(seeder(&s, 1, &[("a", 10, 1)]), 0);
+        assert!(s.check_offer("a", file(11, 1).0).is_err(), "another size");
+        assert!(
+            s.check_offer("a", file(10, 2).0).is_ok(),
+            "compared by hashes later"
+        );
+        assert_eq!(seeder(&s, 2, &[("a", 10, 1)]), 1, "the same content");
     }
 
     #[test]
     fn a_peer_leaves_only_when_everyone_holds_the_same_pieces() {
         let s = Swarm::default();
-        let a = s.join(addr(1), vec![meta("a", 200_000, 1)]).unwrap();
-        let b = s.join(addr(2), vec![meta("e", 0, 2)]).unwrap();
-        assert!(
-            matches!(s.leave(a, NOW), Leave::Wait(_)),
-            "b lacks a's file"
-        );
-        assert!(
-            matches!(s.leave(b, NOW), Leave::Wait(_)),
-            "b lacks a's file"
-        );
+        let a = seeder(&s, 1, &[("a", 200_000, 1)]);
+        let b = seeder(&s, 2, &[("e", 0, 2)]);
+        assert!(matches!(leave(&s, a), Leave::Wait(_)), "b lacks a's file");
+        assert!(matches!(leave(&s, b), Leave::Wait(_)), "b lacks a's file");
         s.have(b, "a", &[PieceRun { first: 0, last: 3 }]).unwrap();
         assert!(
-            matches!(s.leave(a, NOW), Leave::Wait(_)),
+            matches!(leave(&s, a), Leave::Wait(_)),
             "a lacks the empty file"
         );
         s.have(a, "e", &[]).unwrap();
-        assert_eq!(s.leave(a, NOW), Leave::Bye);
-        assert_eq!(s.leave(b, NOW), Leave::Bye, "alone now");
+        assert_eq!(leave(&s, a), Leave::Bye);
+        assert_eq!(leave(&s, b), Leave::Bye, "alone now");
+    }
+
+    #[test]
+    fn an_offerer_holds_its_whole_file_but_shows_only_the_pieces_it_hashed() {
+        let s = Swarm::default();
+        let (g, hashes) = file(200_000, 1);
+        let (a, _) = s.join(addr(1), vec![("a".into(), g)], vec![], 7).unwrap();
+        let (b, _) = s.join(addr(2), vec![], vec![], 8).unwrap();
+        let generation = s.files().1[0].generation;
+        let shown = |s: &Swarm| s.holders("a", generation).unwrap()[0].pieces.count();
+        assert_eq!(shown(&s), 0, "no hash known yet");
+        assert!(s.have(b, "a", &[PieceRun { first: 0, last: 0 }]).is_err());
+        assert!(
+            matches!(leave(&s, b), Leave::Wait(_)),
+            "b lacks a's whole file"
+        );
+        s.hashed(a, "a", 0, &hashes[..2]).unwrap();
+        assert_eq!(shown(&s), 2);
+        assert_eq!(s.hashes("a", generation, 1).unwrap(), hashes[1..2]);
+        assert!(s.hashed(a, "a", 3, &hashes[3..]).is_err(), "out of order");
+        s.hashed(a, "a", 2, &hashes[2..]).unwrap();
+        assert_eq!(shown(&s), 4);
+        assert!(
+            s.holders("a", generation + 1).is_err(),
+            "another generation"
+        );
+        s.have(b, "a", &[PieceRun { first: 0, last: 3 }]).unwrap();
+        assert_eq!(leave(&s, b), Leave::Bye);
+    }
+
+    #[test]
+    fn same_name_other_content_is_found_out_by_its_hashes_and_not_waited_for() {
+        let s = Swarm::default();
+        let p0 = seeder(&s, 1, &[("same", 3, 1)]);
+        let (same, other) = (file(3, 1), file(3, 2));
+        let (p1, _) = s
+            .join(
+                addr(2),
+                vec![("same".into(), same.0), ("x".into(), file(5, 3).0)],
+                vec![],
+                9,
+            )
+            .unwrap();
+        s.hashed(p1, "x", 0, &file(5, 3).1).unwrap();
+        let refused = s.hashed(p1, "same", 0, &other.1).unwrap_err();
+        assert!(refused.starts_with("name_taken"), "{refused}");
+        assert!(
+            s.hashed(p1, "same", 0, &same.1).is_err(),
+            "refused for good"
+        );
+        // p1 gave the name up: nobody waits for it to hold p0's version, nor for p0 to
+        // hold p1's.
+        s.have(p0, "x", &[PieceRun { first: 0, last: 0 }]).unwrap();
+        assert_eq!(leave(&s, p1), Leave::Bye);
+        assert_eq!(leave(&s, p0), Leave::Bye);
+    }
+
+    #[test]
+    fn an_offer_taken_between_staging_and_join_is_dropped_not_fatal() {
+        let s = Swarm::default();
+        let p0 = seeder(&s, 1, &[("same", 600, 1)]);
+        let (p1, _) = s
+            .join(
+                addr(2),
+                vec![("same".into(), file(700, 2).0)],
+                vec!["early".into()],
+                9,
+            )
+            .unwrap();
+        let listed: Vec<usize> = s
+            .holders("same", s.files().1[0].generation)
+            .unwrap()
+            .iter()
+            .map(|h| h.id as usize)
+            .collect();
+        assert_eq!(listed, [p0 as usize], "p1's copy is not published");
+        assert_eq!(
+            leave(&s, p1),
+            Leave::Bye,
+            "p1 does not wait for p0's version"
+        );
+        assert_eq!(leave(&s, p0), Leave::Bye);
+    }
+
+    #[test]
+    fn a_name_nobody_holds_any_more_is_defined_anew() {
+        let s = Swarm::default();
+        let p0 = seeder(&s, 1, &[("f", 600, 1)]);
+        let first = s.files().1[0].generation;
+        assert_eq!(leave(&s, p0), Leave::Bye);
+        seeder(&s, 2, &[("f", 700, 2)]);
+        let listed = s.files().1;
+        assert_eq!((listed[0].size, listed.len()), (700, 1));
+        assert_ne!(listed[0].generation, first);
+        assert!(s.hashes("f", first, 0).is_err(), "the old content is gone");
+    }
+
+    #[test]
+    fn heartbeats_need_the_peer_token_and_one_connection() {
+        let s = Swarm::default();
+        let (a, _) = s.join(addr(1), vec![], vec![], 42).unwrap();
+        assert!(!s.beating(a));
+        assert!(s.attach_beat(a, 41).is_err(), "wrong token");
+        assert!(s.attach_beat(a + 1, 42).is_err(), "no such peer");
+        s.attach_beat(a, 42).unwrap();
+        assert!(s.beating(a));
+        assert!(
+            s.attach_beat(a, 42).is_err(),
+            "a second heartbeat connection"
+        );
+        assert!(s.drop_peer(a));
+        assert!(!s.beating(a));
     }
 
     #[test]
     fn one_address_joins_once_and_a_dropped_file_is_not_waited_for() {
         let s = Swarm::default();
-        let a = s.join(addr(1), vec![meta("a", 1000, 1)]).unwrap();
-        assert!(s.join(addr(1), vec![]).is_err(), "address in use");
-        let b = s.join(addr(2), vec![]).unwrap();
+        let a = seeder(&s, 1, &[("a", 1000, 1)]);
         assert!(
-            matches!(s.leave(a, NOW), Leave::Wait(_)),
-            "b lacks a's file"
+            s.join(addr(1), vec![], vec![], 1).is_err(),
+            "address in use"
         );
+        let (b, _) = s.join(addr(2), vec![], vec![], 1).unwrap();
+        assert!(matches!(leave(&s, a), Leave::Wait(_)), "b lacks a's file");
         s.drop_file(b, "a").unwrap();
-        assert_eq!(s.leave(a, NOW), Leave::Bye, "b gave the file up");
+        assert_eq!(leave(&s, a), Leave::Bye, "b gave the file up");
+    }
+
+    #[test]
+    fn a_seeder_that_gives_its_file_up_is_not_waited_for_by_the_others() {
+        let s = Swarm::default();
+        let a = seeder(&s, 1, &[("a", 200_000, 1)]);
+        let (b, _) = s.join(addr(2), vec![], vec![], 1).unwrap();
+        s.have(b, "a", &[PieceRun { first: 0, last: 1 }]).unwrap();
+        assert!(
+            matches!(leave(&s, b), Leave::Wait(_)),
+            "b lacks pieces 2 and 3"
+        );
+        s.drop_file(a, "a").unwrap();
+        assert_eq!(leave(&s, b), Leave::Bye, "nobody living holds the rest");
+        assert_eq!(leave(&s, a), Leave::Bye);
     }
 
     #[test]
     fn pieces_past_the_end_are_refused() {
         let s = Swarm::default();
-        let a = s.join(addr(1), vec![meta("a", 512, 1)]).unwrap();
+        let a = seeder(&s, 1, &[("a", 512, 1)]);
         assert!(s.have(a, "a", &[PieceRun { first: 1, last: 1 }]).is_err());
         assert!(s.have(a, "nope", &[]).is_err());
         assert!(s.have(99, "a", &[]).is_err());
+        assert!(s.hashed(a, "a", 1, &[sha1(b"x")]).is_err());
     }
 
     #[test]
     fn a_dropped_peer_stops_counting() {
         let s = Swarm::default();
-        let a = s.join(addr(1), vec![meta("a", 1000, 1)]).unwrap();
-        let b = s.join(addr(2), vec![]).unwrap();
-        assert!(matches!(s.leave(b, NOW), Leave::Wait(_)));
+        let a = seeder(&s, 1, &[("a", 1000, 1)]);
+        let (b, _) = s.join(addr(2), vec![], vec![], 1).unwrap();
+        assert!(matches!(leave(&s, b), Leave::Wait(_)));
         assert!(s.drop_peer(a));
         assert!(s.files().1.is_empty());
-        assert_eq!(s.leave(b, NOW), Leave::Bye);
+        assert_eq!(leave(&s, b), Leave::Bye);
     }
 }

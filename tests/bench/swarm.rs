@@ -517,17 +517,22 @@ fn print_rate(pieces: u64, batch: u64) -> String {
     };
     let size = pieces * 65536;
     let (mut owner, mut owner_r) = connect();
-    let hashes = vec![0u8; pieces as usize * 20];
-    write!(
-        owner,
-        "HELLO p2p/1 peer\nOFFER f {size} {}\n",
-        "0".repeat(40)
-    )
-    .expect("offer");
-    owner.write_all(&hashes).expect("hashes");
-    owner.write_all(b"JOIN 9\n").expect("join");
+    write!(owner, "HELLO p2p/1 peer\nOFFER f {size}\nJOIN 9\n").expect("offer");
     for _ in 0..3 {
         reply(&mut owner_r);
+    }
+    // The owner's piece hashes, in batches as large as HASHED allows.
+    let batch_max = p2p::protocol::MAX_HASH_BATCH;
+    for first in (0..pieces).step_by(batch_max as usize) {
+        let count = batch_max.min(pieces - first);
+        writeln!(owner, "HASHED f {first} {count}").expect("hashed");
+        owner
+            .write_all(&vec![0u8; count as usize * 20])
+            .expect("hashes");
+        let r = reply(&mut owner_r);
+        if !r.starts_with("OK") {
+            fail(&format!("HASHED refused: {r}"));
+        }
     }
     let (mut taker, mut taker_r) = connect();
     taker
@@ -557,6 +562,15 @@ fn print_rate(pieces: u64, batch: u64) -> String {
             fail(&format!("HAVE refused: {r}"));
         }
     }
+    // The tracker's printer writes behind the replies: the time that counts is when the
+    // last line is in the file.
+    let expected = pieces * 128;
+    let fixed = format!("PEER 1 ACQUIRED: CHUNK /{expected} f\n").len() as u64;
+    let bytes: u64 = (1..=expected).map(|x| fixed + x.ilog10() as u64 + 1).sum();
+    let all_written = Instant::now() + Duration::from_secs(60);
+    while fs::metadata(&out).map_or(0, |m| m.len()) < bytes && Instant::now() < all_written {
+        thread::sleep(Duration::from_millis(1));
+    }
     let secs = start.elapsed().as_secs_f64();
     let _taker = sender.join();
     let _ = tracker.0[0].0.kill();
@@ -566,7 +580,6 @@ fn print_rate(pieces: u64, batch: u64) -> String {
         .lines()
         .filter(|l| l.contains(" ACQUIRED: "))
         .count();
-    let expected = pieces * 128;
     if printed as u64 != expected {
         fail(&format!("{printed} ACQUIRED lines, expected {expected}"));
     }

@@ -535,6 +535,27 @@ impl Raw {
             .unwrap_or_else(|| panic!("no reply to {line:?}"))
     }
 
+    /// The lines of a `FILES` reply: `<name> <size> <generation>`.
+    pub fn files(&mut self) -> Vec<String> {
+        let head = self.call("FILES");
+        let n: usize = head
+            .split(' ')
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("bad FILES reply {head:?}"));
+        (0..n).map(|_| self.line().expect("file line")).collect()
+    }
+
+    /// Sends `JOIN <port>` and returns the id and heartbeat token of the reply.
+    pub fn join(&mut self, port: u16) -> (u64, u64) {
+        let reply = self.call(&format!("JOIN {port}"));
+        let words: Vec<&str> = reply.split(' ').collect();
+        match words[..] {
+            ["OK", id, token] => (id.parse().expect("id"), token.parse().expect("token")),
+            _ => panic!("JOIN answered {reply:?}"),
+        }
+    }
+
     /// Whether the other side closed the connection (EOF) before `limit`.
     pub fn closed_within(&mut self, limit: Duration) -> bool {
         let _ = self.stream.set_read_timeout(Some(limit));
@@ -548,11 +569,19 @@ impl Raw {
     }
 }
 
-/// Asks the tracker at `port` where the holders of `name` serve it.
+/// Asks the tracker at `port` where the holders of `name` serve it, and which pieces they
+/// show (`<id> <ip:port> <bitset>` lines).
 pub fn holders(port: u16, name: &str) -> Vec<String> {
     let mut raw = Raw::connect(("127.0.0.1", port));
     assert_eq!(raw.call("HELLO p2p/1 peer"), "OK p2p/1 tracker");
-    let head = raw.call(&format!("HOLDERS {}", name.replace(' ', "%20")));
+    let encoded = p2p::name::encode(name);
+    let Some(generation) = raw.files().into_iter().find_map(|line| {
+        let mut words = line.split(' ');
+        (words.next() == Some(encoded.as_str())).then(|| words.nth(1).map(str::to_string))?
+    }) else {
+        return Vec::new();
+    };
+    let head = raw.call(&format!("HOLDERS {encoded} {generation}"));
     let n: usize = head
         .strip_prefix("OK ")
         .and_then(|n| n.parse().ok())
@@ -592,11 +621,17 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     num(11) + num(12)
 }
 
-/// Piece hashes (64 KiB pieces) and whole SHA-1 of `data`, as an OFFER needs them.
+/// The `OFFER` line for a file `name` holding `data`.
 pub fn offer_of(name: &str, data: &[u8]) -> Vec<u8> {
+    format!("OFFER {} {}\n", p2p::name::encode(name), data.len()).into_bytes()
+}
+
+/// The `HASHED` line and raw piece hashes (64 KiB pieces) of all of `data`, as an offerer
+/// sends them after `JOIN`.
+pub fn hashed_of(name: &str, data: &[u8]) -> Vec<u8> {
     let hashes: Vec<u8> = data.chunks(65536).flat_map(p2p::chunk::sha1).collect();
-    let sha = p2p::chunk::to_hex(&p2p::chunk::sha1(data));
-    let mut msg = format!("OFFER {} {} {sha}\n", p2p::name::encode(name), data.len()).into_bytes();
+    let count = hashes.len() / 20;
+    let mut msg = format!("HASHED {} 0 {count}\n", p2p::name::encode(name)).into_bytes();
     msg.extend_from_slice(&hashes);
     msg
 }
