@@ -476,3 +476,97 @@ fn a_killed_client_resumes_its_download_without_fetching_verified_pieces_again()
     );
     again.quit();
 }
+
+/// How many clients the tracker at `addr` lists as holding some piece of `key`.
+fn seeders(addr: &str, key: &str) -> usize {
+    let mut raw = Raw::connect(addr);
+    raw.call("HELLO p2p/1 client");
+    let head = raw.call(&format!("SEEDERS {key}"));
+    let n: usize = head
+        .strip_prefix("OK ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let lines: Vec<String> = (0..n).map(|_| raw.line().expect("seeder line")).collect();
+    let holds_some = |l: &String| {
+        l.rsplit(' ')
+            .next()
+            .is_some_and(|b| b.bytes().any(|c| c != b'0'))
+    };
+    lines.iter().filter(|l| holds_some(l)).count()
+}
+
+#[test]
+fn a_shared_file_rewritten_in_place_is_no_longer_served_and_nothing_bad_is_stored() {
+    let pair = Pair::start("rewritten");
+    let data = content(50, 4 * PIECE);
+    let mut seeder = pair.client("seeder", &[0, 1]);
+    fs::write(seeder.path("doc.bin"), &data).unwrap();
+    seeder.run("share doc.bin doc.mtorrent", "shared doc.bin");
+    let text = fs::read_to_string(seeder.path("doc.mtorrent")).unwrap();
+    let key = p2p::chunk::to_hex(&p2p::chunk::sha1(text.lines().nth(4).unwrap().as_bytes()));
+    assert!(wait_until(LIMIT, || seeders(&pair.addr(0), &key) == 1));
+    // 512 KiB in the middle change, the size stays.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(seeder.path("doc.bin"))
+        .unwrap();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(PIECE as u64 + 1000)).unwrap();
+    f.write_all(&content(51, PIECE)).unwrap();
+    drop(f);
+    let mut taker = pair.client("taker", &[0, 1]);
+    hand_over(&seeder, &taker, "doc.mtorrent");
+    taker.run("get doc.mtorrent doc.out", "downloading doc.bin");
+    // The seeder notices at its first read, says so by name, and leaves the seeder list.
+    assert!(
+        wait_until(LIMIT, || seeder
+            .proc
+            .stderr()
+            .contains("no longer sharing \"doc.bin\"")),
+        "{}",
+        seeder.proc.stderr()
+    );
+    assert!(wait_until(LIMIT, || seeders(&pair.addr(0), &key) == 0));
+    assert!(
+        !seeder.proc.stderr().contains(&key),
+        "messages name the file"
+    );
+    taker.downloads_where("no piece of it", |l| {
+        l.len() == 1 && l[0].starts_with("[D] doc.bin 0% ")
+    });
+    assert!(
+        !taker.path("doc.out").exists(),
+        "nothing reached its destination"
+    );
+    taker.quit();
+    seeder.quit();
+}
+
+#[test]
+fn a_download_whose_every_seeder_sends_bad_data_is_given_up_by_name() {
+    let pair = Pair::start("all-liars");
+    let data = content(52, 3 * PIECE);
+    let text = expected_mtorrent([&pair.addr(0), &pair.addr(1)], "doc.bin", &data);
+    let key = p2p::chunk::to_hex(&p2p::chunk::sha1(text.lines().nth(4).unwrap().as_bytes()));
+    // The only seeder serves other bytes for every piece.
+    let liar = FakeSeeder::start(&pair.addr(0), &key, "doc.bin", content(53, data.len()));
+    liar.allowed.lock().unwrap().extend(0..3);
+    let mut taker = pair.client("taker", &[0, 1]);
+    fs::write(taker.path("doc.mtorrent"), &text).unwrap();
+    taker.run("get doc.mtorrent doc.out", "downloading doc.bin");
+    taker.downloads_where("the download failed", |l| {
+        l.len() == 1 && l[0].starts_with("[F] doc.bin")
+    });
+    let said = taker.proc.stderr();
+    assert!(
+        said.contains("giving up \"doc.bin\": every peer holding the rest of it sent bad data"),
+        "{said}"
+    );
+    assert!(!said.contains(&key), "messages name the file: {said}");
+    assert!(!taker.path("doc.out").exists());
+    assert!(
+        !taker.path(".doc.out.p2p-partial").exists(),
+        "partial data deleted"
+    );
+    assert!(liar.asked.lock().unwrap().len() <= 3);
+    taker.quit();
+}

@@ -342,6 +342,52 @@ fn lying_peers_are_caught_dropped_and_routed_around() {
     }
 }
 
+/// Case 6, the end of it: when every holder of a file lies, the downloader strikes them all
+/// out, gives the file up (saying so, by name), and leaves instead of waiting for ever.
+#[test]
+fn a_file_whose_every_holder_lies_is_given_up_and_the_peer_leaves() {
+    let root = TempDir::new("all-liars");
+    let (tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    let data = content(20, MIB);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let liar_port = listener.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (counter, bytes) = (asked.clone(), data.clone());
+    thread::spawn(move || lying_server(listener, bytes, Lie::RandomBytes, counter));
+    // The liar offers the real file's hashes, so it is the one holder of "f".
+    let mut fake = Raw::connect(("127.0.0.1", port));
+    fake.call("HELLO p2p/1 peer");
+    fake.send(&offer_of("f", &data));
+    assert_eq!(fake.line().as_deref(), Some("OK"));
+    fake.join(liar_port);
+    fake.send(&hashed_of("f", &data));
+    assert!(fake.line().unwrap().starts_with("OK "));
+    thread::spawn(move || {
+        while fake.call("PING") == "OK" {
+            thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let taker = peer_folder(root.path(), "taker", None);
+    let mut proc = start_peer(&taker, port, "0", root.path(), "taker");
+    assert!(proc.wait(LIMIT).success(), "{}", proc.stderr());
+    assert_eq!(proc.stdout(), "PEER 1 SHUTDOWN: HAS 0\n");
+    let said = proc.stderr();
+    assert!(
+        said.contains("giving up \"f\": every peer holding the rest of it sent bad data"),
+        "{said}"
+    );
+    assert_eq!(entries(&taker.dir.join("Shared")), Vec::<String>::new());
+    assert_eq!(entries(&taker.dir), ["Shared"], "nothing partial left");
+    let asked = asked.load(Ordering::Relaxed);
+    assert!(
+        (3..=12).contains(&asked),
+        "the liar was asked {asked} times"
+    );
+    let log = parse_tracker(&complete_blocks(&tracker.stdout()));
+    assert!(log.acquired.is_empty(), "nothing bad was reported");
+    assert_eq!(log.disconnects, [(1, vec![])]);
+}
+
 /// Answers every GET with the same kind of lie.
 fn lying_server(listener: TcpListener, data: Vec<u8>, lie: Lie, asked: Arc<AtomicUsize>) {
     for stream in listener.incoming().flatten() {

@@ -293,7 +293,7 @@ impl Core {
         let key = key_of(&info);
         let partial = partial_path(dest);
         self.store
-            .add_download_to(info.file_meta(), &partial, dest, resume)?;
+            .add_download_to(info.file_meta(), &info.name, &partial, dest, resume)?;
         let had = self
             .store
             .progress(&key)

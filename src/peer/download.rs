@@ -86,22 +86,22 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
         if len != expected as u64 {
             return Err(LinkError::Garbled(format!(
                 "{len} bytes for piece {} of {:?}, expected {expected}",
-                job.piece, job.meta.name
+                job.piece, job.label
             )));
         }
         buf.resize(expected, 0);
         // A valid header promised these bytes: a reply cut short breaks the protocol.
-        link.payload(&mut buf)
-            .map_err(|e| LinkError::Garbled(format!("piece {} cut short: {e}", job.piece)))?;
+        link.payload(&mut buf).map_err(|e| {
+            LinkError::Garbled(format!(
+                "piece {} of {:?} cut short: {e}",
+                job.piece, job.label
+            ))
+        })?;
         queue.pop_front();
-        if store.has_piece(&job) {
-            store.release(&job);
-            continue;
-        }
         if job.expected_hash() != Some(&sha1(&buf)) {
             eprintln!(
                 "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
-                job.piece, job.meta.name
+                job.piece, job.label
             );
             store.release(&job);
             if store.strike(remote) {
@@ -110,9 +110,14 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
             }
             continue;
         }
+        if !store.begin_write(&job) {
+            // Another worker delivered it first.
+            store.release(&job);
+            continue;
+        }
         if let Err(e) = job.file.write_all_at(&buf, offset) {
             // The disk, not the remote, failed: this file cannot be stored here.
-            store.release(&job);
+            store.write_failed(&job);
             store.give_up(&job.meta.name, &format!("cannot write it: {e}"));
             continue;
         }

@@ -41,6 +41,9 @@ const TRACKER_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs a swarm peer in the current folder until it leaves; prints its SHUTDOWN block.
 pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
+    // MIN_ALIVE counts from here, as the grading contract says: joining does not wait for
+    // hashing, so nothing slow comes before the peer meets the swarm.
+    let started = Instant::now();
     let store = Arc::new(
         Store::open(Path::new("Shared"), Path::new(PARTIAL_DIR))
             .map_err(|e| Error::failed("cannot read ./Shared", e))?,
@@ -51,7 +54,6 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
     // Joining needs only names and sizes: the files are hashed after, while the swarm runs.
     let (link, joined) = join(tracker, &store, port, TRACKER_TIMEOUT)
         .map_err(|e| Error::failed(format!("tracker {tracker}"), e))?;
-    let started = Instant::now();
     upload::spawn(listener, store.clone())?;
     hasher::spawn(store.clone());
     let mut swarm = Swarm {
@@ -209,8 +211,9 @@ impl Swarm {
                     continue;
                 }
             }
-            if downloading || finishing {
-                // Report verified pieces in batches rather than one line each.
+            if downloading || finishing || self.store.hashing() {
+                // Report verified pieces and our own files' hashes in batches rather than
+                // one line each, but soon: others wait for them.
                 self.store.wait_for_reports(REFRESH / 2);
                 thread::sleep(REPORT_BATCH);
             } else {

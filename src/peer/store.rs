@@ -73,7 +73,7 @@ impl Stamp {
 struct Local {
     meta: Arc<FileMeta>,
     /// The file's name in messages (the key of a `.mtorrent` file is its info hash).
-    label: String,
+    label: Arc<str>,
     /// For a file in its final place: how it looked when hashed or moved in.
     stamp: Option<Stamp>,
     file: Arc<File>,
@@ -92,6 +92,11 @@ struct Local {
     avail: Vec<u16>,
     /// No missing piece is rarer than this (as of the last refresh; pieces only go away).
     rarest: u16,
+    /// Workers writing a piece into the file now. The file is moved into place only once
+    /// none is, so that no write (even of the same bytes) lands after it was stamped.
+    writers: u32,
+    /// Set once one worker has been told to finalize the file.
+    finalizing: bool,
 }
 
 impl Local {
@@ -105,8 +110,7 @@ impl Local {
         let n = have.num_bits();
         let label = dest
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| meta.name.clone());
+            .map_or_else(|| meta.name.as_str().into(), |n| n.to_string_lossy().into());
         Local {
             meta: Arc::new(meta),
             label,
@@ -121,6 +125,8 @@ impl Local {
             holders: HashMap::new(),
             avail: vec![0; n],
             rarest: 1,
+            writers: 0,
+            finalizing: false,
         }
     }
 
@@ -143,6 +149,8 @@ impl Local {
 #[derive(Clone)]
 pub struct Job {
     pub meta: Arc<FileMeta>,
+    /// The file's name in messages.
+    pub label: Arc<str>,
     pub file: Arc<File>,
     pub piece: PieceIndex,
 }
@@ -349,7 +357,7 @@ impl Store {
         let label = inner
             .files
             .get(name)
-            .map_or_else(|| name.to_string(), |l| l.label.clone());
+            .map_or_else(|| name.into(), |l| l.label.clone());
         let now = match was {
             Some(Status::Downloading) | None => Status::Failed,
             Some(Status::Own | Status::Complete) => Status::Lost,
@@ -508,15 +516,17 @@ impl Store {
     pub fn add_download(&self, meta: FileMeta) -> io::Result<()> {
         let partial = self.partial.clone().unwrap_or_default().join(&meta.name);
         let dest = self.shared.join(&meta.name);
-        self.add_download_to(meta, &partial, &dest, false)
+        let label = meta.name.clone();
+        self.add_download_to(meta, &label, &partial, &dest, false)
     }
 
-    /// Starts downloading into `partial`, to be renamed to `dest` when complete. With
-    /// `resume`, the pieces already in `partial` are verified and kept rather than fetched
-    /// again. An empty file is complete at once.
+    /// Starts downloading into `partial`, to be renamed to `dest` when complete; messages
+    /// call it `label`. With `resume`, the pieces already in `partial` are verified and kept
+    /// rather than fetched again. An empty file is complete at once.
     pub fn add_download_to(
         &self,
         meta: FileMeta,
+        label: &str,
         partial: &Path,
         dest: &Path,
         resume: bool,
@@ -550,13 +560,14 @@ impl Store {
             if inner.files.contains_key(&name) {
                 return Ok(());
             }
-            let local = Local::new(
+            let mut local = Local::new(
                 meta,
                 file,
                 (partial.to_path_buf(), dest.to_path_buf()),
                 have,
                 Status::Downloading,
             );
+            local.label = label.into();
             inner.files.insert(name.clone(), local);
         }
         if complete {
@@ -704,6 +715,7 @@ impl Store {
         local.take(p);
         Some(Job {
             meta: local.meta.clone(),
+            label: local.label.clone(),
             file: local.file.clone(),
             piece: p as PieceIndex,
         })
@@ -733,7 +745,33 @@ impl Store {
         self.release(job);
     }
 
-    /// Records a piece whose data matched its hash and has been written.
+    /// A worker with a verified piece asks whether to write it: not if the piece is here
+    /// already or the file is no longer downloading. A yes must be followed by
+    /// [`Store::verified`] or [`Store::write_failed`].
+    pub fn begin_write(&self, job: &Job) -> bool {
+        let mut inner = self.lock();
+        match inner.files.get_mut(&job.meta.name) {
+            Some(l) if l.status == Status::Downloading && !l.have.get(job.piece as usize) => {
+                l.writers += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A write begun with [`Store::begin_write`] failed (the caller gives the file up).
+    pub fn write_failed(&self, job: &Job) {
+        let mut inner = self.lock();
+        if let Some(l) = inner.files.get_mut(&job.meta.name) {
+            l.writers = l.writers.saturating_sub(1);
+            l.untake(job.piece as usize);
+        }
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    /// Records a piece whose data matched its hash and has been written (after
+    /// [`Store::begin_write`]). The last writer of a complete file is told to finalize it.
     pub fn verified(&self, job: &Job) -> Verified {
         let mut inner = self.lock();
         let name = &job.meta.name;
@@ -742,20 +780,25 @@ impl Store {
         };
         let p = job.piece as usize;
         local.untake(p);
-        if local.status != Status::Downloading || !local.have.set(p) {
-            return Verified::Duplicate;
-        }
-        let done = local.have.is_full();
-        inner
-            .reports
-            .entry(name.clone())
-            .or_default()
-            .insert(job.piece);
-        self.changed.notify_all();
+        local.writers = local.writers.saturating_sub(1);
+        let downloading = local.status == Status::Downloading;
+        let new = downloading && local.have.set(p);
+        let done = downloading && local.have.is_full() && local.writers == 0 && !local.finalizing;
         if done {
-            Verified::FileDone
-        } else {
-            Verified::Stored
+            local.finalizing = true;
+        }
+        if new {
+            inner
+                .reports
+                .entry(name.clone())
+                .or_default()
+                .insert(job.piece);
+            self.changed.notify_all();
+        }
+        match (done, new) {
+            (true, _) => Verified::FileDone,
+            (false, true) => Verified::Stored,
+            (false, false) => Verified::Duplicate,
         }
     }
 
@@ -766,15 +809,6 @@ impl Store {
         let s = inner.strikes.entry(remote).or_insert(0);
         *s += 1;
         *s >= MAX_STRIKES
-    }
-
-    /// Whether this piece is already verified here (the data is not needed again).
-    pub fn has_piece(&self, job: &Job) -> bool {
-        let inner = self.lock();
-        inner
-            .files
-            .get(&job.meta.name)
-            .is_some_and(|l| l.have.get(job.piece as usize))
     }
 
     /// Moves a file whose pieces are all verified to its destination (every byte was
@@ -836,12 +870,22 @@ impl Store {
             .collect()
     }
 
-    /// Sleeps until there is something to report or `timeout` passes.
+    /// Sleeps until there is something to report (verified pieces, hashes of our own files,
+    /// files given up) or `timeout` passes.
     pub fn wait_for_reports(&self, timeout: Duration) {
         let inner = self.lock();
-        let _ = self
-            .changed
-            .wait_timeout_while(inner, timeout, |i| i.reports.is_empty() && !i.shutting_down);
+        let _ = self.changed.wait_timeout_while(inner, timeout, |i| {
+            i.reports.is_empty() && i.hash_reports.is_empty() && i.drops.is_empty()
+        } && !i.shutting_down);
+    }
+
+    /// Whether some of our own files are still being hashed.
+    pub fn hashing(&self) -> bool {
+        let inner = self.lock();
+        inner
+            .files
+            .values()
+            .any(|l| l.status == Status::Own && !l.meta.fully_hashed())
     }
 
     /// Where the upload server may read the chunk run `[first, first + count)` of `name`:

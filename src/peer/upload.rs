@@ -92,8 +92,8 @@ fn serve(stream: TcpStream, store: &Store) {
 }
 
 /// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not. A
-/// file that was deleted or shrank under us in `Shared/` is given up rather than served
-/// short or stale.
+/// file that changed under us after it was hashed or moved in (rewritten, truncated,
+/// replaced, deleted) is given up rather than served.
 fn read_run(
     store: &Store,
     name: &str,
@@ -105,7 +105,7 @@ fn read_run(
     data.resize(len, 0);
     let read = file.read_exact_at(data, offset);
     if read.is_err() || !store.still_intact(name) {
-        store.give_up(name, &"it changed or vanished in Shared/");
+        store.give_up(name, &"it changed or vanished on disk since it was hashed");
         return Err("read_failed");
     }
     Ok(())

@@ -91,6 +91,8 @@ impl Proc {
     ) -> Proc {
         let out = logs.join(format!("{name}.out"));
         let err = logs.join(format!("{name}.err"));
+        // Taken before the spawn, so that `lifetime` is never shorter than the real one.
+        let started = Instant::now();
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
@@ -104,7 +106,7 @@ impl Proc {
             child,
             out,
             err,
-            started: Instant::now(),
+            started,
             status: None,
         }
     }
@@ -634,4 +636,24 @@ pub fn hashed_of(name: &str, data: &[u8]) -> Vec<u8> {
     let mut msg = format!("HASHED {} 0 {count}\n", p2p::name::encode(name)).into_bytes();
     msg.extend_from_slice(&hashes);
     msg
+}
+
+/// Whether two files hold the same bytes, read a piece at a time (for files too large to
+/// hold in memory twice).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(fa), Ok(fb)) = (fs::File::open(a), fs::File::open(b)) else {
+        return false;
+    };
+    let (mut ra, mut rb) = (std::io::BufReader::new(fa), std::io::BufReader::new(fb));
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = ra.read(&mut ba).unwrap_or(0);
+        if n == 0 {
+            return rb.read(&mut bb[..1]).unwrap_or(0) == 0;
+        }
+        if rb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
 }
