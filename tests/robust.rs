@@ -286,25 +286,7 @@ fn lying_peers_are_caught_dropped_and_routed_around() {
         Lie::TooLong,
         Lie::CutShort,
     ] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let asked = Arc::new(AtomicUsize::new(0));
-        let (counter, bytes) = (asked.clone(), data.clone());
-        thread::spawn(move || lying_server(listener, bytes, lie, counter));
-        // Join the swarm as a holder of the real file, and keep the heartbeat going.
-        let mut fake = Raw::connect(("127.0.0.1", s.port));
-        fake.call("HELLO p2p/1 peer");
-        fake.send(&offer_of("f", &data));
-        assert_eq!(fake.line().as_deref(), Some("OK"));
-        fake.join(port);
-        fake.send(&hashed_of("f", &data));
-        assert!(fake.line().unwrap().starts_with("OK "));
-        thread::spawn(move || {
-            while fake.call("PING") == "OK" {
-                thread::sleep(Duration::from_millis(500));
-            }
-        });
-        liars.push((lie, asked));
+        liars.push((lie, lying_holder(s.port, "f", &data, lie)));
     }
     let taker = peer_folder(s.root.path(), "taker", None);
     let mut proc = start_peer(&taker, s.port, "0", s.root.path(), "taker");
@@ -349,24 +331,8 @@ fn a_file_whose_every_holder_lies_is_given_up_and_the_peer_leaves() {
     let root = TempDir::new("all-liars");
     let (tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
     let data = content(20, MIB);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let liar_port = listener.local_addr().unwrap().port();
-    let asked = Arc::new(AtomicUsize::new(0));
-    let (counter, bytes) = (asked.clone(), data.clone());
-    thread::spawn(move || lying_server(listener, bytes, Lie::RandomBytes, counter));
     // The liar offers the real file's hashes, so it is the one holder of "f".
-    let mut fake = Raw::connect(("127.0.0.1", port));
-    fake.call("HELLO p2p/1 peer");
-    fake.send(&offer_of("f", &data));
-    assert_eq!(fake.line().as_deref(), Some("OK"));
-    fake.join(liar_port);
-    fake.send(&hashed_of("f", &data));
-    assert!(fake.line().unwrap().starts_with("OK "));
-    thread::spawn(move || {
-        while fake.call("PING") == "OK" {
-            thread::sleep(Duration::from_millis(500));
-        }
-    });
+    let asked = lying_holder(port, "f", &data, Lie::RandomBytes);
     let taker = peer_folder(root.path(), "taker", None);
     let mut proc = start_peer(&taker, port, "0", root.path(), "taker");
     assert!(proc.wait(LIMIT).success(), "{}", proc.stderr());
@@ -386,6 +352,30 @@ fn a_file_whose_every_holder_lies_is_given_up_and_the_peer_leaves() {
     let log = parse_tracker(&complete_blocks(&tracker.stdout()));
     assert!(log.acquired.is_empty(), "nothing bad was reported");
     assert_eq!(log.disconnects, [(1, vec![])]);
+}
+
+/// Joins the swarm at `port` as a holder of `name` = `data` (its true hashes sent) that
+/// answers every GET with `lie`, and keeps its tracker connection alive. Returns how many
+/// requests it was sent.
+fn lying_holder(port: u16, name: &str, data: &[u8], lie: Lie) -> Arc<AtomicUsize> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let liar_port = listener.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (counter, bytes) = (asked.clone(), data.to_vec());
+    thread::spawn(move || lying_server(listener, bytes, lie, counter));
+    let mut fake = Raw::connect(("127.0.0.1", port));
+    fake.call("HELLO p2p/1 peer");
+    fake.send(&offer_of(name, data));
+    assert_eq!(fake.line().as_deref(), Some("OK"));
+    fake.join(liar_port);
+    fake.send(&hashed_of(name, data));
+    assert!(fake.line().unwrap().starts_with("OK "));
+    thread::spawn(move || {
+        while fake.call("PING") == "OK" {
+            thread::sleep(Duration::from_millis(500));
+        }
+    });
+    asked
 }
 
 /// Answers every GET with the same kind of lie.
