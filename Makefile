@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OFFLINE = --offline --locked
 
-.PHONY: all build test demo swarm bench bench-scale bench-tracker bench-quick clean
+.PHONY: all build test test-load demo swarm bench bench-scale bench-tracker bench-quick clean
 
 all: build
 
@@ -11,6 +11,15 @@ build:
 
 test:
 	$(CARGO) test $(OFFLINE)
+
+# A crowded swarm, repeated: every run must end with every file everywhere.
+LOAD_RUNS ?= 5
+test-load: build
+	@ok=0; i=1; while [ $$i -le $(LOAD_RUNS) ]; do \
+		sh tests/sh/swarm.sh -n 32 -s 4194304 -a 1 && ok=$$((ok + 1)); i=$$((i + 1)); \
+	done; \
+	echo "test-load: $$ok of $(LOAD_RUNS) runs of 32 peers x 4 MiB ended with every file everywhere"; \
+	[ $$ok -eq $(LOAD_RUNS) ]
 
 # A local swarm of 4 peers with files of different sizes, run as a grader would.
 demo: build

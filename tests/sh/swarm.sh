@@ -8,7 +8,8 @@
 # "mixed", sizes from 0 bytes to 3 MiB), starts `sh tracker.sh` and then every `sh peer.sh
 # 127.0.0.1 PORT MIN_ALIVE`, waits for all peers to exit, and checks that every peer exited 0
 # and holds a byte-identical copy of every file and nothing else. -v shows the tracker's and
-# the peers' output; -k keeps the folder. Exit status 0 when every check passed.
+# the peers' output; -k keeps the folder. Also fails if the tracker dropped a peer (every
+# peer here lives until it leaves). Exit status 0 when every check passed.
 set -u
 peers=4 size=mixed alive=1 verbose=0 keep=0
 while getopts n:s:a:vk opt; do
@@ -111,6 +112,11 @@ while [ "$i" -lt "$peers" ]; do
     done
     i=$((i + 1))
 done
+# Every peer here lives until it leaves: none may ever be dropped as dead.
+if grep -q 'dropped' "$work/tracker/tracker.err"; then
+    echo "the tracker dropped a live peer: $(grep -m 1 'dropped' "$work/tracker/tracker.err")"
+    failed=1
+fi
 secs=$(echo "$start $end" | awk '{ printf "%.3f", $2 - $1 }')
 if [ "$failed" = 0 ]; then
     echo "swarm ok: $peers peers, size $size, MIN_ALIVE $alive: every copy identical, $secs s"
