@@ -30,10 +30,18 @@ impl Heartbeat {
         let spawned = thread::Builder::new()
             .name("heartbeat".into())
             .spawn(move || {
-                if let Err(e) = beat(tracker, id, token, &stopped)
-                    && !stopped.load(Ordering::Relaxed)
-                {
-                    eprintln!("peer: heartbeat to the tracker at {tracker} stopped: {e}");
+                // A connection that fails is made again, once a second, without a word: if
+                // the tracker is gone, the swarm loop says so. A tracker that no longer knows
+                // this id ends it (the swarm loop rejoins).
+                while !stopped.load(Ordering::Relaxed) {
+                    match beat(tracker, id, token, &stopped) {
+                        Ok(()) => return,
+                        Err(e @ LinkError::Refused(_)) => {
+                            eprintln!("peer: heartbeat to the tracker at {tracker}: {e}");
+                            return;
+                        }
+                        Err(_) => thread::sleep(EVERY),
+                    }
                 }
             });
         if let Err(e) = spawned {

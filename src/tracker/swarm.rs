@@ -212,7 +212,8 @@ impl Swarm {
                 crate::name::encode(name)
             )
         };
-        if peer.dropped.contains(name) && peer.offered.contains(name) {
+        // Refused at OFFER or at JOIN, or found out by an earlier hash: the name is taken.
+        if peer.dropped.contains(name) {
             return Err(taken());
         }
         let file = st_ref.files.get_mut(name).ok_or("unknown_file")?;
@@ -644,6 +645,13 @@ mod tests {
             .map(|h| h.id as usize)
             .collect();
         assert_eq!(listed, [p0 as usize], "p1's copy is not published");
+        let told = s.hashed(p1, "same", 0, &file(700, 2).1).unwrap_err();
+        assert!(
+            told.starts_with("name_taken"),
+            "p1 learns it at HASHED: {told}"
+        );
+        let early = s.hashed(p1, "early", 0, &[]).unwrap_err();
+        assert!(early.starts_with("name_taken"), "{early}");
         assert_eq!(
             leave(&s, p1),
             Leave::Bye,
