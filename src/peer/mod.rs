@@ -14,7 +14,7 @@ use crate::link::{Link, LinkError, number};
 use crate::protocol::{MAX_HASH_BATCH, Request, Role, runs_of};
 use crate::{name, output};
 use heartbeat::Heartbeat;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
@@ -64,6 +64,7 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
         version: 0,
         refreshed: None,
         generations: HashMap::new(),
+        recheck: HashSet::new(),
         tracker,
         port,
     };
@@ -124,8 +125,12 @@ struct Swarm {
     id: u64,
     /// Tells the tracker we live, on a connection of its own; replaced when we rejoin.
     heartbeat: Heartbeat,
-    /// The generation (see `FILES`) of each file we download.
+    /// The generation (see `FILES`) of each file we download, as the tracker we are joined
+    /// to numbers it.
     generations: HashMap<String, u64>,
+    /// Downloads whose known hashes must be checked against the tracker's from the first
+    /// piece on (after rejoining a tracker, which numbers generations anew).
+    recheck: HashSet<String>,
     /// The tracker state version last seen.
     version: u64,
     refreshed: Option<(Instant, u64)>,
@@ -175,6 +180,10 @@ impl Swarm {
                 );
                 (self.link, self.id) = (link, joined.id);
                 self.heartbeat = Heartbeat::start(self.tracker, joined.id, joined.token);
+                // The new tracker's generations are its own: adopt them at the next FILES,
+                // checking the hashes known here against its.
+                self.recheck
+                    .extend(self.generations.drain().map(|(name, _)| name));
                 self.version = 0;
                 self.refreshed = None;
                 self.store.report_all_again();
@@ -321,12 +330,21 @@ impl Swarm {
             }
         }
         for (name, size, generation) in listed {
-            match self.generations.get(&name) {
-                None if !self.store.knows(&name) => self.start_download(name, size, generation),
-                Some(&g) if g != generation => self.store.give_up(
+            let ours = self.store.downloading_size(&name);
+            match (self.generations.get(&name), ours) {
+                (None, None) if !self.store.knows(&name) => {
+                    self.start_download(name, size, generation);
+                }
+                (None, Some(s)) if s == size && self.recheck.contains(&name) => {
+                    self.generations.insert(name, generation);
+                }
+                (Some(&g), Some(s)) if g != generation || s != size => self.store.give_up(
                     &name,
                     &"its content changed in the swarm (every holder of the old one left)",
                 ),
+                (None, Some(_)) => self
+                    .store
+                    .give_up(&name, &"its content changed in the swarm"),
                 _ => {}
             }
         }
@@ -334,7 +352,8 @@ impl Swarm {
             let Some(&generation) = self.generations.get(&name) else {
                 continue;
             };
-            if !self.learn_hashes(&name, generation, npieces)? {
+            let recheck = self.recheck.remove(&name);
+            if !self.learn_hashes(&name, generation, npieces, recheck)? {
                 continue;
             }
             let holders = self.holders(&name, generation, npieces)?;
@@ -365,24 +384,29 @@ impl Swarm {
         }
     }
 
-    /// Fetches the piece hashes of `name` the tracker knows and we do not yet. Returns false
-    /// if the file should not be fetched further (gone from the tracker, or other content
-    /// by now).
+    /// Fetches the piece hashes of `name` the tracker knows and we do not yet (with
+    /// `recheck`, all of them, comparing those we know). Returns false if the file should
+    /// not be fetched further (gone from the tracker, or other content by now).
     fn learn_hashes(
         &mut self,
         name: &str,
         generation: u64,
         npieces: usize,
+        recheck: bool,
     ) -> Result<bool, LinkError> {
+        let mut from = if recheck {
+            0
+        } else {
+            self.store.known_hashes(name)
+        };
         loop {
-            let known = self.store.known_hashes(name);
-            if known >= npieces {
+            if from >= npieces {
                 return Ok(true);
             }
             let req = Request::Hashes {
                 name: name.to_string(),
                 generation,
-                from: known as u32,
+                from: from as u32,
             };
             let n = match self.link.call(&req) {
                 Ok(words) => number(&words, 0)?,
@@ -395,16 +419,21 @@ impl Swarm {
                 }
                 Err(e) => return Err(e),
             };
-            if n > MAX_HASH_BATCH || known as u64 + n > npieces as u64 {
+            if n > MAX_HASH_BATCH || from as u64 + n > npieces as u64 {
                 return Err(LinkError::Garbled(format!("{n} hashes for {name:?}")));
             }
             let mut block = vec![0; n as usize * 20];
             self.link.payload(&mut block)?;
             let hashes = hashes_from_block(&block).unwrap_or_default();
-            self.store.add_download_hashes(name, &hashes);
+            if !self.store.add_download_hashes(name, from, &hashes) {
+                self.store
+                    .give_up(name, &"its content changed in the swarm");
+                return Ok(false);
+            }
             if n < MAX_HASH_BATCH {
                 return Ok(true);
             }
+            from += n as usize;
         }
     }
 

@@ -453,21 +453,38 @@ impl Store {
         std::mem::take(&mut self.lock().hash_reports)
     }
 
-    /// Learns more piece hashes of download `name` (the next ones after those known): its
+    /// Learns the piece hashes of download `name` from piece `first` on: those already
+    /// known must be the same (false if not: it is other content), the rest are added. Its
     /// pieces are fetched only once their hashes are known.
-    pub fn add_download_hashes(&self, name: &str, hashes: &[Sha1Hash]) {
+    pub fn add_download_hashes(&self, name: &str, first: usize, hashes: &[Sha1Hash]) -> bool {
         let mut inner = self.lock();
         let Some(local) = inner.files.get_mut(name) else {
-            return;
+            return true;
         };
-        let room = local.meta.geometry.num_pieces() as usize - local.meta.piece_hashes.len();
-        if local.status != Status::Downloading || hashes.is_empty() {
-            return;
+        let known = local.meta.piece_hashes.len();
+        let total = local.meta.geometry.num_pieces() as usize;
+        if local.status != Status::Downloading || first > known {
+            return true;
         }
-        let mut meta = (*local.meta).clone();
-        meta.piece_hashes
-            .extend_from_slice(&hashes[..hashes.len().min(room)]);
-        local.meta = Arc::new(meta);
+        let overlap = (known - first).min(hashes.len());
+        if local.meta.piece_hashes[first..first + overlap] != hashes[..overlap] {
+            return false;
+        }
+        let more = &hashes[overlap..];
+        if !more.is_empty() {
+            let mut meta = (*local.meta).clone();
+            meta.piece_hashes
+                .extend_from_slice(&more[..more.len().min(total - known)]);
+            local.meta = Arc::new(meta);
+        }
+        true
+    }
+
+    /// The size of download `name`, if we download it.
+    pub fn downloading_size(&self, name: &str) -> Option<u64> {
+        let inner = self.lock();
+        let local = inner.files.get(name)?;
+        (local.status == Status::Downloading).then_some(local.meta.geometry.size())
     }
 
     /// How many piece hashes of `name` are known here.
