@@ -65,6 +65,11 @@ impl Link {
         Ok(link)
     }
 
+    /// Ends the connection both ways (the other side sees it closed).
+    pub fn close(&self) {
+        let _ = self.writer.get_ref().shutdown(std::net::Shutdown::Both);
+    }
+
     pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
         self.writer.get_ref().set_read_timeout(Some(timeout))
     }

@@ -354,6 +354,90 @@ fn a_file_whose_every_holder_lies_is_given_up_and_the_peer_leaves() {
     assert_eq!(log.disconnects, [(1, vec![])]);
 }
 
+/// Liveness, both ways: a peer whose heartbeat connection closes is dropped at once, and
+/// its request connection, still open, is told so and closed at its next request; a peer
+/// whose heartbeats come is not dropped for a silent request connection.
+#[test]
+fn a_peer_dropped_through_its_heartbeat_is_told_and_a_beating_one_is_kept() {
+    let root = TempDir::new("beat");
+    let (tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    let mut main = Raw::connect(("127.0.0.1", port));
+    main.call("HELLO p2p/1 peer");
+    let (id, token) = main.join(9);
+    let mut beat = Raw::connect(("127.0.0.1", port));
+    beat.call("HELLO p2p/1 peer");
+    assert!(
+        beat.call(&format!("BEAT {id} {}", token ^ 1))
+            .starts_with("ERR bad_token")
+    );
+    assert_eq!(beat.call(&format!("BEAT {id} {token}")), "OK");
+    let mut other = Raw::connect(("127.0.0.1", port));
+    other.call("HELLO p2p/1 peer");
+    assert!(
+        other
+            .call(&format!("BEAT {id} {token}"))
+            .starts_with("ERR already_beating")
+    );
+    assert!(
+        beat.call("HAVE f 0")
+            .starts_with("ERR heartbeat_connection")
+    );
+    // Beats every second for 7 s while the request connection says nothing: still in.
+    for _ in 0..7 {
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(beat.call(&format!("BEAT {id} {token}")), "OK");
+    }
+    assert_eq!(main.call("PING"), "OK", "a silent but beating peer is kept");
+    assert!(
+        !tracker.stderr().contains("dropped"),
+        "{}",
+        tracker.stderr()
+    );
+    // The heartbeat connection closes: dropped at once, and told at the next request.
+    beat.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    assert!(wait_until(LIMIT, || tracker
+        .stderr()
+        .contains(&format!("peer {id} "))));
+    assert!(
+        tracker.stderr().contains("its heartbeat connection closed"),
+        "{}",
+        tracker.stderr()
+    );
+    assert!(main.call("PING").starts_with("ERR not_joined"));
+    assert_eq!(main.line(), None, "then closed");
+}
+
+/// Offers are bounded by the pieces they would take, not only by their number.
+#[test]
+fn offers_of_huge_files_are_bounded_per_connection() {
+    let root = TempDir::new("huge-offers");
+    let (_tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    let mut raw = Raw::connect(("127.0.0.1", port));
+    raw.call("HELLO p2p/1 peer");
+    let max = 64u64 << 30;
+    for i in 0..4 {
+        assert_eq!(raw.call(&format!("OFFER big{i} {max}")), "OK");
+    }
+    assert!(
+        raw.call(&format!("OFFER big4 {max}"))
+            .starts_with("ERR too_many_offers")
+    );
+    assert!(
+        raw.call(&format!("OFFER big5 {}", max + 1))
+            .starts_with("ERR file_too_large")
+    );
+    assert_eq!(raw.call("OFFER empty 0"), "OK", "still in sync");
+    let (id, _) = raw.join(9);
+    assert_eq!(id, 0);
+    // A report of pieces whose hashes nobody sent is refused before any work.
+    let runs = ["0-1048575"; 3].join(" ");
+    assert!(
+        raw.call(&format!("HAVE big0 {runs}"))
+            .starts_with("ERR bad_piece")
+    );
+    assert_eq!(raw.call("PING"), "OK");
+}
+
 /// Joins the swarm at `port` as a holder of `name` = `data` (its true hashes sent) that
 /// answers every GET with `lie`, and keeps its tracker connection alive. Returns how many
 /// requests it was sent.

@@ -30,14 +30,16 @@ impl Heartbeat {
         let spawned = thread::Builder::new()
             .name("heartbeat".into())
             .spawn(move || {
-                // A connection that fails is made again, once a second, without a word: if
-                // the tracker is gone, the swarm loop says so. A tracker that no longer knows
-                // this id ends it (the swarm loop rejoins).
+                // A connection that fails (or is refused for being busy) is made again, once
+                // a second, without a word: if the tracker is gone, the swarm loop says so. A
+                // tracker that no longer knows this id ends it: it also closes our request
+                // connection, and the swarm loop joins again.
                 while !stopped.load(Ordering::Relaxed) {
                     match beat(tracker, id, token, &stopped) {
                         Ok(()) => return,
-                        Err(e @ LinkError::Refused(_)) => {
-                            eprintln!("peer: heartbeat to the tracker at {tracker}: {e}");
+                        Err(LinkError::Refused(why))
+                            if why.starts_with("not_joined") || why.starts_with("bad_token") =>
+                        {
                             return;
                         }
                         Err(_) => thread::sleep(EVERY),

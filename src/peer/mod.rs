@@ -60,7 +60,7 @@ pub fn run(tracker: SocketAddr, min_alive: Duration) -> Result<(), Error> {
         link,
         store: store.clone(),
         id: joined.id,
-        heartbeat: Heartbeat::start(tracker, joined.id, joined.token),
+        heartbeat: Some(Heartbeat::start(tracker, joined.id, joined.token)),
         version: 0,
         refreshed: None,
         generations: HashMap::new(),
@@ -124,7 +124,7 @@ struct Swarm {
     store: Arc<Store>,
     id: u64,
     /// Tells the tracker we live, on a connection of its own; replaced when we rejoin.
-    heartbeat: Heartbeat,
+    heartbeat: Option<Heartbeat>,
     /// The generation (see `FILES`) of each file we download, as the tracker we are joined
     /// to numbers it.
     generations: HashMap<String, u64>,
@@ -159,6 +159,10 @@ impl Swarm {
             "peer: lost the tracker at {}: {cause}; retrying for {grace} s",
             self.tracker
         );
+        // The old id must go before a new one can come: a tracker still up would otherwise
+        // keep it (its heartbeats come) and refuse our address to the new one.
+        self.heartbeat = None;
+        self.link.close();
         let deadline = Instant::now() + TRACKER_GRACE;
         let mut pause = Duration::from_millis(250);
         loop {
@@ -179,7 +183,7 @@ impl Swarm {
                     self.tracker, joined.id
                 );
                 (self.link, self.id) = (link, joined.id);
-                self.heartbeat = Heartbeat::start(self.tracker, joined.id, joined.token);
+                self.heartbeat = Some(Heartbeat::start(self.tracker, joined.id, joined.token));
                 // The new tracker's generations are its own: adopt them at the next FILES,
                 // checking the hashes known here against its.
                 self.recheck

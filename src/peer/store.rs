@@ -506,8 +506,8 @@ impl Store {
         complete.map(|l| l.meta.clone()).collect()
     }
 
-    /// After rejoining a tracker: report again every verified piece of every download, and
-    /// every piece hash known of every file offered.
+    /// After rejoining a tracker: report again every verified piece of every download, every
+    /// piece hash known of every file offered, and every file given up or refused.
     pub fn report_all_again(&self) {
         let mut inner = self.lock();
         let mut hashes = Vec::new();
@@ -526,6 +526,15 @@ impl Store {
         }
         inner.hash_reports = hashes;
         inner.reports = pieces;
+        // What we gave up or were refused, the new tracker must hear too, or it would wait
+        // for us to fetch it.
+        let withdrawn = inner
+            .files
+            .iter()
+            .filter(|(_, l)| l.status == Status::Withdrawn)
+            .map(|(n, _)| n.clone());
+        let drops: BTreeSet<String> = inner.given_up.iter().cloned().chain(withdrawn).collect();
+        inner.drops = drops.into_iter().collect();
     }
 
     /// Starts downloading a file the tracker listed into the hidden partial folder; it moves
@@ -1108,6 +1117,18 @@ mod tests {
         let mine = [store.pick_rarest(addr(2), &[]).unwrap()];
         let dup = store.pick_rarest(addr(2), &mine).unwrap();
         assert_ne!(dup.piece, mine[0].piece);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_rejoin_reports_again_what_was_given_up() {
+        let (store, root) = empty_store("rejoin");
+        store.add_download(meta("gone", 4)).unwrap();
+        store.add_download(meta("kept", 4)).unwrap();
+        store.give_up("gone", &"test");
+        assert_eq!(store.take_drops(), ["gone"]);
+        store.report_all_again();
+        assert_eq!(store.take_drops(), ["gone"], "the new tracker hears it too");
         let _ = fs::remove_dir_all(root);
     }
 

@@ -1,15 +1,16 @@
 //! One connection to the tracker: read a request line, answer it, repeat. A bad request
 //! gets `ERR <reason>` and the connection stays open while the stream is still in sync; an
-//! overlong line or a bad hash block closes it. A peer whose connection closes without
-//! `LEAVE` is dropped from the swarm.
+//! overlong line, a line too slow to arrive, or a `HASHED` whose hashes do not arrive closes
+//! it. A peer whose connection closes without `LEAVE` is dropped from the swarm.
 //!
 //! Liveness: a joined peer keeps a second connection that only carries `BEAT` lines, sent
 //! every second by a thread with nothing else to do. While it speaks, silence on the request
 //! connection means the peer is busy, not dead; when it falls silent for [`HEARTBEAT_TTL`] or
-//! closes, the peer is dropped. A peer without one is dropped after that long a silence on
-//! its request connection.
+//! closes, the peer is dropped, and its request connection is closed at its next request
+//! (after `ERR not_joined`), so that it knows. A peer without one is dropped after that long
+//! a silence on its request connection.
 
-use super::swarm::{Leave, PeerId, Swarm};
+use super::swarm::{Leave, PeerId, Standing, Swarm};
 use crate::chunk::Geometry;
 use crate::name;
 use crate::protocol::{Request, Role, VERSION};
@@ -22,8 +23,14 @@ use std::time::{Duration, Instant};
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
 /// A request line must arrive in full within this time, however slowly its bytes trickle.
 pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
+/// The read time-out and line deadline on the request connection of a peer whose heartbeats
+/// come: a peer busy on a saturated machine may stall in the middle of a request.
+const PATIENT: Duration = Duration::from_secs(30);
 /// The most offers one connection may stage before `JOIN`.
 const MAX_STAGED_OFFERS: usize = 65_536;
+/// The most pieces (summed over its files) one connection may offer: 256 GiB of files, whose
+/// holdings take 512 KiB of bitsets.
+const MAX_STAGED_PIECES: u64 = 4 << 20;
 
 /// How one connection ended, for the log line.
 enum End {
@@ -46,7 +53,9 @@ pub fn handle(stream: TcpStream, from: SocketAddr, swarm: &Swarm) {
         joined: None,
         beat_for: None,
         staged: Vec::new(),
+        staged_pieces: 0,
         refused: Vec::new(),
+        patient: false,
     };
     let end = conn.run();
     let _ = conn.writer.flush();
@@ -76,8 +85,11 @@ struct Conn<'a> {
     /// The peer this connection carries heartbeats for.
     beat_for: Option<PeerId>,
     staged: Vec<(String, Geometry)>,
+    staged_pieces: u64,
     /// Names whose offer was refused before `JOIN` (taken by other content).
     refused: Vec<String>,
+    /// Whether the joined peer's heartbeats come, so that this connection may wait longer.
+    patient: bool,
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -92,7 +104,8 @@ impl Conn<'_> {
         let mut buf = Vec::new();
         let mut greeted = false;
         loop {
-            let deadline = Some(Instant::now() + LINE_DEADLINE);
+            let deadline =
+                Some(Instant::now() + if self.patient { PATIENT } else { LINE_DEADLINE });
             let read = wire::read_line_by(&mut self.reader, &mut buf, deadline)
                 .map(|line| Request::parse(line).map_err(|e| e.to_string()));
             let request = match read {
@@ -109,9 +122,7 @@ impl Conn<'_> {
                 }
                 // Silence between requests from a peer whose heartbeats still come: busy.
                 Err(LineError::Io(e))
-                    if is_timeout(&e)
-                        && buf.is_empty()
-                        && self.joined.is_some_and(|id| self.swarm.beating(id)) =>
+                    if is_timeout(&e) && buf.is_empty() && self.standing() == Standing::Beating =>
                 {
                     continue;
                 }
@@ -146,7 +157,26 @@ impl Conn<'_> {
         }
     }
 
+    /// Where the peer that joined on this connection stands now (`Joined` if none did), and
+    /// the patience its heartbeats earn it.
+    fn standing(&mut self) -> Standing {
+        let Some(id) = self.joined else {
+            return Standing::Joined;
+        };
+        let standing = self.swarm.standing(id);
+        if standing == Standing::Beating && !self.patient {
+            self.patient = true;
+            let _ = self.reader.get_ref().set_read_timeout(Some(PATIENT));
+        }
+        standing
+    }
+
     fn serve(&mut self, req: Request) -> Result<Step, Fatal> {
+        if self.standing() == Standing::Gone {
+            // Dropped (its heartbeats stopped): say so and close, so that the peer knows.
+            let _ = self.reply("ERR not_joined you were dropped: no heartbeat");
+            return Err(Fatal("dropped, and told so".into()));
+        }
         if let Some(id) = self.beat_for {
             let reply = match req {
                 Request::Beat { id: i, .. } if i == id => "OK".to_string(),
@@ -293,8 +323,13 @@ impl Conn<'_> {
         let Some(geometry) = Geometry::new(size) else {
             return format!("ERR file_too_large max {}", crate::chunk::MAX_FILE_SIZE);
         };
-        if self.staged.len() + self.refused.len() >= MAX_STAGED_OFFERS {
-            return format!("ERR too_many_offers max {MAX_STAGED_OFFERS}");
+        let pieces = u64::from(geometry.num_pieces());
+        if self.staged.len() + self.refused.len() >= MAX_STAGED_OFFERS
+            || self.staged_pieces + pieces > MAX_STAGED_PIECES
+        {
+            return format!(
+                "ERR too_many_offers max {MAX_STAGED_OFFERS} files, {MAX_STAGED_PIECES} pieces"
+            );
         }
         if self.staged.iter().any(|(n, _)| *n == name) || self.refused.contains(&name) {
             return "ERR duplicate_offer".to_string();
@@ -303,6 +338,7 @@ impl Conn<'_> {
             self.refused.push(name);
             return format!("ERR {e}");
         }
+        self.staged_pieces += pieces;
         self.staged.push((name, geometry));
         "OK".to_string()
     }

@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 
 pub type PeerId = u64;
 
+/// ACQUIRED lines are queued for the printer in parts of about this many bytes.
+const PRINT_PART: usize = 1 << 20;
+/// The most files one peer may give up (`DROP`, refused offers) in the tracker's tables.
+pub const MAX_DROPPED: usize = 65_536;
+
 struct PeerEntry {
     addr: SocketAddr,
     /// The secret a heartbeat connection must show to speak for this peer.
@@ -70,6 +75,15 @@ struct State {
     version: u64,
     peers: BTreeMap<PeerId, PeerEntry>,
     files: BTreeMap<String, FileEntry>,
+}
+
+/// Where a joined peer stands (see [`Swarm::standing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Left or dropped.
+    Gone,
+    Joined,
+    Beating,
 }
 
 /// What a `LEAVE` gets.
@@ -186,10 +200,14 @@ impl Swarm {
         Ok(())
     }
 
-    /// Whether peer `id` is alive with a heartbeat connection of its own (so silence on its
-    /// request connection means it is busy, not dead).
-    pub fn beating(&self, id: PeerId) -> bool {
-        self.lock().peers.get(&id).is_some_and(|p| p.beating)
+    /// Whether peer `id` is still in the swarm, and whether a heartbeat connection of its
+    /// own speaks for it (so that silence on its request connection means busy, not dead).
+    pub fn standing(&self, id: PeerId) -> Standing {
+        match self.lock().peers.get(&id) {
+            None => Standing::Gone,
+            Some(p) if p.beating => Standing::Beating,
+            Some(_) => Standing::Joined,
+        }
     }
 
     /// Records the hashes of pieces `first..` of a file peer `id` offered, in order. A hash
@@ -273,6 +291,11 @@ impl Swarm {
                 bad.last
             ));
         }
+        // Runs may not say more than the file has: the work below stays within its size.
+        let said: u64 = runs.iter().map(|r| u64::from(r.last - r.first) + 1).sum();
+        if said > u64::from(npieces) {
+            return Err(format!("bad_runs {said} pieces of {npieces}"));
+        }
         let mut block = String::new();
         let holding = file
             .holders
@@ -283,6 +306,10 @@ impl Swarm {
             if holding.set(p as usize) {
                 changed = true;
                 print_acquired(&mut block, id, name, geometry, p);
+                // A whole large file reported at once prints in parts, in order.
+                if block.len() >= PRINT_PART {
+                    let _ = output::queue(std::mem::take(&mut block));
+                }
             }
         }
         if holding.is_full() && !peer.offered.contains(name) && peer.received.insert(name.into()) {
@@ -298,13 +325,19 @@ impl Swarm {
 
     /// Peer `id` gave up file `name`: its pieces stop counting, and the leave rule no longer
     /// waits for it to hold that file. Returns the state version after the change.
+    /// A name no living peer holds yet is remembered too, so that a later offer of it is not
+    /// waited for (a peer that rejoins says again what it gave up).
     pub fn drop_file(&self, id: PeerId, name: &str) -> Result<u64, String> {
         let mut st = self.lock();
         let st_ref = &mut *st;
         let peer = st_ref.peers.get_mut(&id).ok_or("not_joined")?;
-        let file = st_ref.files.get_mut(name).ok_or("unknown_file")?;
-        file.holders.remove(&id);
-        file.hashing.remove(&id);
+        if peer.dropped.len() >= MAX_DROPPED && !peer.dropped.contains(name) {
+            return Err(format!("too_many_drops max {MAX_DROPPED}"));
+        }
+        if let Some(file) = st_ref.files.get_mut(name) {
+            file.holders.remove(&id);
+            file.hashing.remove(&id);
+        }
         peer.received.remove(name);
         peer.dropped.insert(name.to_string());
         st.version += 1;
@@ -677,17 +710,17 @@ mod tests {
     fn heartbeats_need_the_peer_token_and_one_connection() {
         let s = Swarm::default();
         let (a, _) = s.join(addr(1), vec![], vec![], 42).unwrap();
-        assert!(!s.beating(a));
+        assert_eq!(s.standing(a), Standing::Joined);
         assert!(s.attach_beat(a, 41).is_err(), "wrong token");
         assert!(s.attach_beat(a + 1, 42).is_err(), "no such peer");
         s.attach_beat(a, 42).unwrap();
-        assert!(s.beating(a));
+        assert_eq!(s.standing(a), Standing::Beating);
         assert!(
             s.attach_beat(a, 42).is_err(),
             "a second heartbeat connection"
         );
         assert!(s.drop_peer(a));
-        assert!(!s.beating(a));
+        assert_eq!(s.standing(a), Standing::Gone);
     }
 
     #[test]
@@ -727,6 +760,14 @@ mod tests {
         assert!(s.have(a, "nope", &[]).is_err());
         assert!(s.have(99, "a", &[]).is_err());
         assert!(s.hashed(a, "a", 1, &[sha1(b"x")]).is_err());
+        let b = seeder(&s, 2, &[("big", 200_000, 2)]);
+        let twice = [
+            PieceRun { first: 0, last: 3 },
+            PieceRun { first: 0, last: 3 },
+        ];
+        let refused = s.have(a, "big", &twice).unwrap_err();
+        assert!(refused.starts_with("bad_runs"), "{refused}");
+        assert!(s.have(b, "big", &twice[..1]).is_ok());
     }
 
     #[test]
