@@ -221,3 +221,54 @@ fn a_silent_peer_is_dropped_when_its_heartbeats_stop() {
     // The connection stays open but says nothing: the heartbeat deadline drops it.
     survivor_leaves_once_the_fake_vanishes("silent", |_| {});
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn a_frozen_peer_is_dropped_and_once_thawed_is_told_and_still_ends_cleanly() {
+    let root = TempDir::new("frozen");
+    let logs = root.path();
+    let (mut tracker, port) = start_tracker(&root.path().join("tracker"), logs);
+    let data = content(8, 300_000);
+    let seeder = peer_folder(root.path(), "seeder", Some(("s.bin", data.clone())));
+    let sleeper = peer_folder(root.path(), "sleeper", None);
+    let mut seeder_proc = start_peer(&seeder, port, "1", logs, "seeder");
+    let mut sleeper_proc = start_peer(&sleeper, port, "1", logs, "sleeper");
+    assert!(wait_until(LIMIT, || tracker
+        .stdout()
+        .contains("PEER 1 CONNECT")));
+    // Frozen, it stops beating: the tracker drops it after 5 s, and the seeder leaves.
+    signal(sleeper_proc.pid(), "STOP");
+    assert!(wait_until(LIMIT, || tracker
+        .stderr()
+        .contains("no heartbeat for 5 s")));
+    assert!(
+        seeder_proc.wait(LIMIT).success(),
+        "{}",
+        seeder_proc.stderr()
+    );
+    // Thawed, it is told it was dropped, joins again, and leaves with what it got.
+    signal(sleeper_proc.pid(), "CONT");
+    assert!(
+        sleeper_proc.wait(LIMIT).success(),
+        "{}",
+        sleeper_proc.stderr()
+    );
+    let said = sleeper_proc.stderr();
+    assert!(said.contains("you were dropped"), "{said}");
+    assert!(said.contains("rejoined the tracker"), "{said}");
+    let (_, has) = parse_shutdown(&sleeper_proc.stdout());
+    assert_eq!(has, entries(&sleeper.dir.join("Shared")));
+    if has == ["s.bin"] {
+        assert_eq!(fs::read(sleeper.dir.join("Shared/s.bin")).unwrap(), data);
+    }
+    assert_eq!(entries(&sleeper.dir), ["Shared"], "nothing partial left");
+    tracker.kill();
+}
