@@ -73,7 +73,7 @@ fn list_block<'a>(id: u64, head: &str, names: impl ExactSizeIterator<Item = &'a 
 }
 
 /// How many bytes of blocks may wait for the printer before those who queue more wait too.
-const MAX_QUEUED: usize = 8 << 20;
+const MAX_QUEUED: usize = 2 << 20;
 
 /// Blocks waiting to be printed, in order, and how far the printer has got.
 #[derive(Default)]
