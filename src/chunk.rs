@@ -262,10 +262,6 @@ pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-pub fn sha1_from_hex(hex: &str) -> Option<Sha1Hash> {
-    from_hex(hex)?.try_into().ok()
-}
-
 /// A small xorshift generator for random tie-breaks; not for anything secret.
 pub struct Rng(u64);
 

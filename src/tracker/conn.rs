@@ -129,6 +129,10 @@ impl Conn<'_> {
                 Err(LineError::Io(e)) if is_timeout(&e) && self.beat_for.is_some() => {
                     return End::Broken(format!("no heartbeat for {} s", HEARTBEAT_TTL.as_secs()));
                 }
+                Err(LineError::Io(e)) if is_timeout(&e) => {
+                    let waited = if self.patient { PATIENT } else { HEARTBEAT_TTL };
+                    return End::Broken(format!("silent for {} s", waited.as_secs()));
+                }
                 Err(LineError::Io(e)) => return End::Broken(e.to_string()),
             };
             let outcome = match request {
