@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 
@@ -90,6 +91,9 @@ struct Queue {
 struct Printer {
     queue: Mutex<Queue>,
     changed: Condvar,
+    /// Whether the printer thread runs; if it could not be started, blocks are written
+    /// where they are queued, as before there was a printer.
+    running: AtomicBool,
 }
 
 /// Marks a queued block: [`Ticket::wait`] returns once it is on stdout.
@@ -102,13 +106,14 @@ fn printer() -> &'static Printer {
         let printer: &'static Printer = Box::leak(Box::new(Printer {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
+            running: AtomicBool::new(false),
         }));
         let spawned = thread::Builder::new()
             .name("printer".into())
             .spawn(move || printer.run());
-        if let Err(e) = spawned {
-            // Without its thread nothing would ever print: say so rather than hang quietly.
-            eprintln!("cannot start the printer thread: {e}");
+        match spawned {
+            Ok(_) => printer.running.store(true, Ordering::Release),
+            Err(e) => eprintln!("cannot start the printer thread ({e}): printing directly"),
         }
         printer
     })
@@ -149,6 +154,10 @@ impl Printer {
 /// only while more than [`MAX_QUEUED`] bytes are already waiting (stdout cannot keep up).
 pub fn queue(block: String) -> Ticket {
     let printer = printer();
+    if !printer.running.load(Ordering::Acquire) {
+        emit(&block);
+        return Ticket(0);
+    }
     let mut q = printer.lock();
     if block.is_empty() {
         return Ticket(q.queued);
