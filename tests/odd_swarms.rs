@@ -148,41 +148,6 @@ fn two_copies_of_a_name_started_together_end_with_one_version_everywhere_else() 
     one_name_two_contents("together", b"one", b"two", false);
 }
 
-/// A seeder holding `name` = `data` in a swarm of its own (MIN_ALIVE 600 s), once every
-/// piece of it is hashed and served.
-struct Seeder {
-    root: TempDir,
-    tracker: Proc,
-    port: u16,
-    proc: Proc,
-    spec: PeerSpec,
-    addr: String,
-}
-
-fn seeder(tag: &str, name: &str, data: Vec<u8>) -> Seeder {
-    let root = TempDir::new(tag);
-    let (tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
-    let pieces = data.len().div_ceil(65536);
-    let spec = peer_folder(root.path(), "seeder", Some((name, data)));
-    let proc = start_peer(&spec, port, "600", root.path(), "seeder");
-    let full = p2p::chunk::Bitset::full(pieces).to_hex();
-    assert!(
-        wait_until(LIMIT, || holders(port, name)
-            .first()
-            .is_some_and(|h| h.ends_with(&full))),
-        "the seeder hashed its file"
-    );
-    let addr = holder_addr(port, name);
-    Seeder {
-        root,
-        tracker,
-        port,
-        proc,
-        spec,
-        addr,
-    }
-}
-
 /// Writes 1 MiB of other bytes into the middle of `path`, keeping its size.
 fn overwrite_middle(path: &std::path::Path) {
     let len = fs::metadata(path).unwrap().len();
@@ -194,7 +159,7 @@ fn overwrite_middle(path: &std::path::Path) {
 #[test]
 fn a_seed_rewritten_in_place_is_given_up_before_another_piece_is_served() {
     let data = content(40, 8 * MIB);
-    let s = seeder("rewritten", "doc.bin", data.clone());
+    let s = seeded("rewritten", "doc.bin", data.clone());
     let mut raw = Raw::connect(s.addr.as_str());
     raw.call("HELLO p2p/1 peer");
     assert_eq!(raw.call("GET doc.bin 0 128"), "OK 65536");
@@ -207,7 +172,7 @@ fn a_seed_rewritten_in_place_is_given_up_before_another_piece_is_served() {
         wait_until(LIMIT, || holders(s.port, "doc.bin").is_empty()),
         "the tracker was told"
     );
-    let said = s.proc.stderr();
+    let said = s.seeder.stderr();
     assert_eq!(lines_with(&said, "\"doc.bin\""), 1, "{said}");
     assert!(said.contains("no longer sharing \"doc.bin\""), "{said}");
     // A peer that comes now finds nobody holding it, and leaves without it.

@@ -15,33 +15,6 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 const MIB: usize = 1024 * 1024;
 
-/// A tracker and one real peer that keeps serving `name` (MIN_ALIVE 600 s).
-struct Seeded {
-    root: TempDir,
-    tracker: Proc,
-    port: u16,
-    seeder: Proc,
-    spec: PeerSpec,
-}
-
-fn seeded(tag: &str, name: &str, data: Vec<u8>) -> Seeded {
-    let root = TempDir::new(tag);
-    let (tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
-    let spec = peer_folder(root.path(), "seeder", Some((name, data)));
-    let seeder = start_peer(&spec, port, "600", root.path(), "seeder");
-    assert!(
-        wait_until(LIMIT, || tracker.stdout().contains("CONNECT")),
-        "seeder joined"
-    );
-    Seeded {
-        root,
-        tracker,
-        port,
-        seeder,
-        spec,
-    }
-}
-
 /// Case 1: a 10 MiB line with no newline gets ERR and a close, and memory stays bounded.
 #[test]
 fn an_overlong_line_is_refused_and_the_connection_closed() {

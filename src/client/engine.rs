@@ -319,11 +319,7 @@ impl Core {
             let Kind::Download { started, had, .. } = r.kind else {
                 continue;
             };
-            let progress = self
-                .store
-                .progress(&r.key)
-                .filter(|_| !self.store.failed(&r.key));
-            let Some((bits, complete)) = progress else {
+            let Some((bits, complete)) = self.live_progress(&r.key) else {
                 lines.push(format!(
                     "[F] {} (failed: see the messages above)",
                     r.meta.name
@@ -367,11 +363,7 @@ impl Core {
             })
             .ok_or_else(|| format!("{} is not shared by this client", mtorrent.display()))?;
         let r = &self.records[at];
-        let progress = self
-            .store
-            .progress(&r.key)
-            .filter(|_| !self.store.failed(&r.key));
-        if let Some((bits, false)) = progress {
+        if let Some((bits, false)) = self.live_progress(&r.key) {
             let percent = (bits.count() * 100)
                 .checked_div(bits.num_bits())
                 .unwrap_or(100);
@@ -570,6 +562,11 @@ impl Core {
             }
         }
         Err(last.unwrap_or(LinkError::Garbled("no tracker".into())))
+    }
+
+    /// Verified pieces of `key` and whether it is complete; `None` once it was given up.
+    fn live_progress(&self, key: &str) -> Option<(Bitset, bool)> {
+        self.store.progress(key).filter(|_| !self.store.failed(key))
     }
 
     fn seed_request(&self, key: &str) -> Option<Request> {

@@ -260,12 +260,8 @@ impl Swarm {
             sent.push(None);
         }
         for (name, first, hashes) in hashes {
-            let mut batches: Vec<&[_]> = hashes.chunks(MAX_HASH_BATCH as usize).collect();
-            if batches.is_empty() {
-                batches.push(&[]);
-            }
             let mut at = first;
-            for batch in batches {
+            for batch in batches(&hashes, MAX_HASH_BATCH as usize) {
                 let req = Request::Hashed {
                     name: name.clone(),
                     first: at,
@@ -279,11 +275,7 @@ impl Swarm {
         for (name, pieces) in &reports {
             // Keep each line well under the line bound: at most 4,000 runs per line.
             let runs = runs_of(pieces);
-            let mut batches: Vec<&[_]> = runs.chunks(4000).collect();
-            if batches.is_empty() {
-                batches.push(&[]);
-            }
-            for batch in batches {
+            for batch in batches(&runs, 4000) {
                 self.link.send(&Request::Have {
                     name: name.clone(),
                     runs: batch.to_vec(),
@@ -476,6 +468,15 @@ impl Swarm {
         }
         Ok(holders)
     }
+}
+
+/// `items` in runs of at most `max`, and one (empty) run when there are none: an empty file
+/// is still announced.
+fn batches<T>(items: &[T], max: usize) -> Vec<&[T]> {
+    if items.is_empty() {
+        return vec![&[]];
+    }
+    items.chunks(max).collect()
 }
 
 /// `<name> <size> <generation>`, a line of the `FILES` reply.

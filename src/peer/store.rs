@@ -143,6 +143,20 @@ impl Local {
             self.busy.clear(p);
         }
     }
+
+    /// Appends the hashes of the next pieces (no more than the file has); returns the index
+    /// of the first piece they are for.
+    fn extend_hashes(&mut self, more: &[Sha1Hash]) -> usize {
+        let known = self.meta.piece_hashes.len();
+        let room = self.meta.geometry.num_pieces() as usize - known;
+        if !more.is_empty() && room > 0 {
+            let mut meta = (*self.meta).clone();
+            meta.piece_hashes
+                .extend_from_slice(&more[..more.len().min(room)]);
+            self.meta = Arc::new(meta);
+        }
+        known
+    }
 }
 
 /// One piece for one worker to fetch.
@@ -433,13 +447,10 @@ impl Store {
         if local.status != Status::Own {
             return false;
         }
-        let first = local.meta.piece_hashes.len();
-        for p in first..first + hashes.len() {
+        let first = local.extend_hashes(&hashes);
+        for p in first..local.meta.piece_hashes.len() {
             local.have.set(p);
         }
-        let mut meta = (*local.meta).clone();
-        meta.piece_hashes.extend_from_slice(&hashes);
-        local.meta = Arc::new(meta);
         inner
             .hash_reports
             .push((name.to_string(), first as PieceIndex, hashes));
@@ -462,7 +473,6 @@ impl Store {
             return true;
         };
         let known = local.meta.piece_hashes.len();
-        let total = local.meta.geometry.num_pieces() as usize;
         if local.status != Status::Downloading || first > known {
             return true;
         }
@@ -470,13 +480,7 @@ impl Store {
         if local.meta.piece_hashes[first..first + overlap] != hashes[..overlap] {
             return false;
         }
-        let more = &hashes[overlap..];
-        if !more.is_empty() {
-            let mut meta = (*local.meta).clone();
-            meta.piece_hashes
-                .extend_from_slice(&more[..more.len().min(total - known)]);
-            local.meta = Arc::new(meta);
-        }
+        local.extend_hashes(&hashes[overlap..]);
         true
     }
 

@@ -201,6 +201,42 @@ pub fn start_tracker(dir: &Path, logs: &Path) -> (Proc, u16) {
     (tracker, port.expect("port"))
 }
 
+/// A tracker and one real peer that keeps serving `name` (MIN_ALIVE 600 s), ready: every
+/// piece of it hashed and shown to others.
+pub struct Seeded {
+    pub root: TempDir,
+    pub tracker: Proc,
+    pub port: u16,
+    pub seeder: Proc,
+    pub spec: PeerSpec,
+    /// Where the seeder serves chunks.
+    pub addr: String,
+}
+
+pub fn seeded(tag: &str, name: &str, data: Vec<u8>) -> Seeded {
+    let root = TempDir::new(tag);
+    let (tracker, port) = start_tracker(&root.path().join("tracker"), root.path());
+    let pieces = data.len().div_ceil(65536);
+    let spec = peer_folder(root.path(), "seeder", Some((name, data)));
+    let seeder = start_peer(&spec, port, "600", root.path(), "seeder");
+    let full = p2p::chunk::Bitset::full(pieces).to_hex();
+    let hashed = wait_until(Duration::from_secs(60), || {
+        holders(port, name)
+            .first()
+            .is_some_and(|h| h.ends_with(&format!(" {full}")))
+    });
+    assert!(hashed, "the seeder hashed its file: {}", seeder.stderr());
+    let addr = holder_addr(port, name);
+    Seeded {
+        root,
+        tracker,
+        port,
+        seeder,
+        spec,
+        addr,
+    }
+}
+
 /// One peer of a test swarm: its folder and the file it starts with.
 pub struct PeerSpec {
     pub dir: PathBuf,
