@@ -1,4 +1,4 @@
-//! Sizes, chunk and piece arithmetic, bitsets and SHA-1 helpers.
+//! Sizes, chunk and piece arithmetic, bitsets, and hex for hashes and bitsets on the wire.
 //!
 //! The chunk is the unit of transfer and of the tracker's bookkeeping; the piece, a fixed
 //! run of chunks, is the unit of hashing. Every "last chunk is shorter" computation lives
@@ -118,15 +118,6 @@ impl FileMeta {
     }
 }
 
-/// Splits a raw block of piece hashes (as `HASHED` and `HASHES` carry them) into hashes;
-/// `None` unless its length is a multiple of 20.
-pub fn hashes_from_block(block: &[u8]) -> Option<Vec<Sha1Hash>> {
-    if !block.len().is_multiple_of(20) {
-        return None;
-    }
-    block.chunks(20).map(|h| h.try_into().ok()).collect()
-}
-
 /// A fixed-length set of bits, one per piece.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Bitset {
@@ -244,10 +235,6 @@ impl fmt::Debug for Bitset {
     }
 }
 
-pub fn sha1(data: &[u8]) -> Sha1Hash {
-    sha1_smol::Sha1::from(data).digest().bytes()
-}
-
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -260,38 +247,6 @@ pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
     h.chunks(2)
         .map(|p| Some(crate::name::hex_val(p[0])? << 4 | crate::name::hex_val(p[1])?))
         .collect()
-}
-
-/// A small xorshift generator for random tie-breaks; not for anything secret.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn seeded() -> Rng {
-        use std::hash::{BuildHasher, RandomState};
-        let seed = RandomState::new().hash_one(std::time::Instant::now());
-        Rng(seed | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
-/// 64 random bits from the system (`/dev/urandom`), for tokens that others must not guess;
-/// if that cannot be read, from the standard library's randomly seeded hasher.
-pub fn random_u64() -> u64 {
-    use std::io::Read;
-    let mut bytes = [0u8; 8];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    match read {
-        Ok(()) => u64::from_le_bytes(bytes),
-        Err(_) => Rng::seeded().next_u64(),
-    }
 }
 
 #[cfg(test)]
@@ -363,13 +318,5 @@ mod tests {
         let mut a = Bitset::full(70);
         a.and_with(&Bitset::prefix(70, 65));
         assert_eq!(a.count(), 65);
-    }
-
-    #[test]
-    fn sha1_matches_a_known_digest() {
-        assert_eq!(
-            to_hex(&sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
     }
 }

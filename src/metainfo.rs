@@ -58,7 +58,7 @@ impl Metainfo {
     /// Hashes the file at `path` in 512 KiB pieces.
     pub fn of_file(path: &Path, name: &str, trackers: [SocketAddr; 2]) -> io::Result<Metainfo> {
         let file = File::open(path)?;
-        let meta = crate::peer::hasher::hash_file(name, &file, MTORRENT_PIECE_SIZE)?
+        let meta = crate::hashing::hash_file(name, &file, MTORRENT_PIECE_SIZE)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
         Ok(Metainfo {
             trackers,
@@ -81,7 +81,7 @@ impl Metainfo {
 
     /// The file's identity at the tracker: SHA-1 of the hash string, in hex.
     pub fn info_hash(&self) -> String {
-        chunk::to_hex(&chunk::sha1(self.hash_string().as_bytes()))
+        chunk::to_hex(&crate::hashing::sha1(self.hash_string().as_bytes()))
     }
 
     /// The file as the chunk store knows it: keyed by its info hash.
@@ -182,7 +182,7 @@ mod tests {
             trackers: trackers(),
             name: "a b.txt".into(),
             size: 600 * 1024,
-            piece_hashes: vec![chunk::sha1(b"1"), chunk::sha1(b"2")],
+            piece_hashes: vec![crate::hashing::sha1(b"1"), crate::hashing::sha1(b"2")],
         };
         let text = m.to_text();
         assert_eq!(text.lines().count(), 5);
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(Metainfo::parse(&text), Ok(m.clone()));
         assert_eq!(
             m.info_hash(),
-            chunk::to_hex(&chunk::sha1(m.hash_string().as_bytes()))
+            chunk::to_hex(&crate::hashing::sha1(m.hash_string().as_bytes()))
         );
     }
 

@@ -188,7 +188,7 @@ impl Client {
 fn expected_mtorrent(trackers: [&str; 2], name: &str, data: &[u8]) -> String {
     let hashes: String = data
         .chunks(PIECE)
-        .map(|p| p2p::chunk::to_hex(&p2p::chunk::sha1(p)))
+        .map(|p| p2p::chunk::to_hex(&p2p::hashing::sha1(p)))
         .collect();
     format!(
         "{}\n{}\n{name}\n{}\n{hashes}\n",
@@ -441,7 +441,7 @@ fn a_killed_client_resumes_its_download_without_fetching_verified_pieces_again()
     let pair = Pair::start("resume");
     let data = content(31, 4 * 1024 * KIB);
     let text = expected_mtorrent([&pair.addr(0), &pair.addr(1)], "f", &data);
-    let key = p2p::chunk::to_hex(&p2p::chunk::sha1(text.lines().nth(4).unwrap().as_bytes()));
+    let key = p2p::chunk::to_hex(&p2p::hashing::sha1(text.lines().nth(4).unwrap().as_bytes()));
     let fake = FakeSeeder::start(&pair.addr(0), &key, "f", data.clone());
     fake.allowed.lock().unwrap().extend([0, 1, 2]);
     // Step 1: the taker gets the three pieces the fake seeder gives, then is SIGKILLed.
@@ -503,7 +503,7 @@ fn a_shared_file_rewritten_in_place_is_no_longer_served_and_nothing_bad_is_store
     fs::write(seeder.path("doc.bin"), &data).unwrap();
     seeder.run("share doc.bin doc.mtorrent", "shared doc.bin");
     let text = fs::read_to_string(seeder.path("doc.mtorrent")).unwrap();
-    let key = p2p::chunk::to_hex(&p2p::chunk::sha1(text.lines().nth(4).unwrap().as_bytes()));
+    let key = p2p::chunk::to_hex(&p2p::hashing::sha1(text.lines().nth(4).unwrap().as_bytes()));
     assert!(wait_until(LIMIT, || seeders(&pair.addr(0), &key) == 1));
     // 512 KiB in the middle change, the size stays.
     let mut f = fs::OpenOptions::new()
@@ -546,7 +546,7 @@ fn a_download_whose_every_seeder_sends_bad_data_is_given_up_by_name() {
     let pair = Pair::start("all-liars");
     let data = content(52, 3 * PIECE);
     let text = expected_mtorrent([&pair.addr(0), &pair.addr(1)], "doc.bin", &data);
-    let key = p2p::chunk::to_hex(&p2p::chunk::sha1(text.lines().nth(4).unwrap().as_bytes()));
+    let key = p2p::chunk::to_hex(&p2p::hashing::sha1(text.lines().nth(4).unwrap().as_bytes()));
     // The only seeder serves other bytes for every piece.
     let liar = FakeSeeder::start(&pair.addr(0), &key, "doc.bin", content(53, data.len()));
     liar.allowed.lock().unwrap().extend(0..3);

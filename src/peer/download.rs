@@ -1,14 +1,13 @@
 //! A download worker: one thread and one connection per remote peer. It keeps several
-//! piece requests in flight, verifies each piece's SHA-1 on arrival, writes it in place with
-//! positioned I/O, and hands the result to the [`Store`].
+//! piece requests in flight, asks the [`Store`] which piece to request next, and hands each
+//! piece's bytes to it as they arrive (the store verifies, writes and records them); a remote
+//! that breaks the protocol or sends bad data is struck.
 
-use super::store::{Job, Store, Verified};
-use crate::chunk::sha1;
+use super::store::{Delivery, Job, Store};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::{Request, Role};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -82,7 +81,7 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
             }
             Err(e) => return Err(e),
         };
-        let (offset, expected) = job.span();
+        let (_, expected) = job.span();
         if len != expected as u64 {
             return Err(LinkError::Garbled(format!(
                 "{len} bytes for piece {} of {:?}, expected {expected}",
@@ -98,31 +97,15 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
             ))
         })?;
         queue.pop_front();
-        if job.expected_hash() != Some(&sha1(&buf)) {
+        if let Delivery::BadData { banned } = store.deliver(remote, &job, &buf) {
             eprintln!(
                 "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
                 job.piece, job.label
             );
-            store.release(&job);
-            if store.strike(remote) {
+            if banned {
                 // Banned: the caller's strike for this error is not counted again.
                 return Ok(());
             }
-            continue;
-        }
-        if !store.begin_write(&job) {
-            // Another worker delivered it first.
-            store.release(&job);
-            continue;
-        }
-        if let Err(e) = job.file.write_all_at(&buf, offset) {
-            // The disk, not the remote, failed: this file cannot be stored here.
-            store.write_failed(&job);
-            store.give_up(&job.meta.name, &format!("cannot write it: {e}"));
-            continue;
-        }
-        if let Verified::FileDone = store.verified(&job) {
-            store.finalize(&job.meta.name);
         }
     }
 }

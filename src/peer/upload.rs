@@ -6,7 +6,6 @@ use crate::protocol::{Request, Role, VERSION};
 use crate::wire::{self, LineError};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -53,7 +52,7 @@ fn serve(stream: TcpStream, store: &Store) {
                 }
                 Ok(_) if !greeted => break "ERR hello_first".to_string(),
                 Ok(Request::Get { name, first, count }) => {
-                    match read_run(store, &name, first, count, &mut data) {
+                    match store.read_chunks(&name, first, count, &mut data) {
                         Ok(()) => {
                             let head = format!("OK {}", data.len());
                             if wire::write_line(&mut writer, &head)
@@ -89,24 +88,4 @@ fn serve(stream: TcpStream, store: &Store) {
     };
     // The stream cannot be trusted any more: a last ERR, then close without a reset.
     wire::close_with(&mut writer, &last);
-}
-
-/// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not. A
-/// file that changed under us after it was hashed or moved in (rewritten, truncated,
-/// replaced, deleted) is given up rather than served.
-fn read_run(
-    store: &Store,
-    name: &str,
-    first: u64,
-    count: u64,
-    data: &mut Vec<u8>,
-) -> Result<(), &'static str> {
-    let (file, offset, len) = store.source(name, first, count)?;
-    data.resize(len, 0);
-    let read = file.read_exact_at(data, offset);
-    if read.is_err() || !store.still_intact(name) {
-        store.give_up(name, &"it changed or vanished on disk since it was hashed");
-        return Err("read_failed");
-    }
-    Ok(())
 }

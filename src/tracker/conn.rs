@@ -198,7 +198,7 @@ impl Conn<'_> {
                 Some(_) => "ERR already_joined".to_string(),
                 None => {
                     let addr = SocketAddr::new(self.from.ip(), port);
-                    let token = crate::chunk::random_u64();
+                    let token = crate::rng::random_u64();
                     let offers = std::mem::take(&mut self.staged);
                     let refused = std::mem::take(&mut self.refused);
                     match self.swarm.join(addr, offers, refused, token) {
@@ -228,7 +228,7 @@ impl Conn<'_> {
             Request::Hashed { name, first, count } => {
                 let block = wire::read_payload(&mut self.reader, count as usize * 20)
                     .map_err(|e| Fatal(e.to_string()))?;
-                let hashes = crate::chunk::hashes_from_block(&block).unwrap_or_default();
+                let hashes = crate::hashing::hashes_from_block(&block).unwrap_or_default();
                 match self.joined {
                     None => "ERR join_first".to_string(),
                     Some(id) => match self.swarm.hashed(id, &name, first, &hashes) {

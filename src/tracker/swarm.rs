@@ -541,7 +541,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::sha1;
+    use crate::hashing::sha1;
 
     /// A file of `size` bytes whose content `seed` stands for: its offer and its hashes.
     fn file(size: u64, seed: u8) -> (Geometry, Vec<Sha1Hash>) {

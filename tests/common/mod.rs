@@ -667,7 +667,7 @@ pub fn offer_of(name: &str, data: &[u8]) -> Vec<u8> {
 /// The `HASHED` line and raw piece hashes (64 KiB pieces) of all of `data`, as an offerer
 /// sends them after `JOIN`.
 pub fn hashed_of(name: &str, data: &[u8]) -> Vec<u8> {
-    let hashes: Vec<u8> = data.chunks(65536).flat_map(p2p::chunk::sha1).collect();
+    let hashes: Vec<u8> = data.chunks(65536).flat_map(p2p::hashing::sha1).collect();
     let count = hashes.len() / 20;
     let mut msg = format!("HASHED {} 0 {count}\n", p2p::name::encode(name)).into_bytes();
     msg.extend_from_slice(&hashes);

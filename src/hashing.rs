@@ -1,0 +1,112 @@
+//! SHA-1, and hashing files into piece hashes: the one room that computes digests. The
+//! swarm peer hashes its own files piece by piece while it already serves them (see
+//! `peer::hasher`); the interactive client hashes a file whole before it writes its
+//! `.mtorrent`; download workers verify each piece as it arrives.
+
+use crate::chunk::{FileMeta, Geometry, Sha1Hash};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+/// How long hashes gather before [`hash_pieces`] hands them over together.
+const BATCH_EVERY: Duration = Duration::from_millis(50);
+
+pub fn sha1(data: &[u8]) -> Sha1Hash {
+    sha1_smol::Sha1::from(data).digest().bytes()
+}
+
+/// Splits a raw block of piece hashes (as `HASHED` and `HASHES` carry them) into hashes;
+/// `None` unless its length is a multiple of 20.
+pub fn hashes_from_block(block: &[u8]) -> Option<Vec<Sha1Hash>> {
+    if !block.len().is_multiple_of(20) {
+        return None;
+    }
+    block.chunks(20).map(|h| h.try_into().ok()).collect()
+}
+
+/// Reads `file` front to back in the pieces of `geometry`, handing their hashes to `take`
+/// in order, a batch every [`BATCH_EVERY`] and one at the end; stops early when `take`
+/// returns false.
+pub fn hash_pieces(
+    file: &File,
+    geometry: Geometry,
+    mut take: impl FnMut(Vec<Sha1Hash>) -> bool,
+) -> io::Result<()> {
+    let mut buf = vec![0; geometry.piece_size() as usize];
+    let mut batch = Vec::new();
+    let mut since = Instant::now();
+    let n = geometry.num_pieces();
+    for p in 0..n {
+        let (offset, len) = geometry.piece_span(p).unwrap_or((0, 0));
+        file.read_exact_at(&mut buf[..len], offset)?;
+        batch.push(sha1(&buf[..len]));
+        if p + 1 == n || since.elapsed() >= BATCH_EVERY {
+            if !take(std::mem::take(&mut batch)) {
+                return Ok(());
+            }
+            since = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// Hashes the whole of `file` in pieces of `piece_size` bytes. `None` if it is too large.
+pub fn hash_file(name: &str, file: &File, piece_size: u64) -> io::Result<Option<FileMeta>> {
+    let size = file.metadata()?.len();
+    let Some(geometry) = Geometry::with_piece_size(size, piece_size) else {
+        return Ok(None);
+    };
+    let mut piece_hashes = Vec::with_capacity(geometry.num_pieces() as usize);
+    hash_pieces(file, geometry, |batch| {
+        piece_hashes.extend(batch);
+        true
+    })?;
+    Ok(Some(FileMeta {
+        name: name.to_string(),
+        geometry,
+        piece_hashes,
+    }))
+}
+
+/// Which pieces of `file` already hold the data `meta`'s hashes say they should (for a
+/// download resumed from a partial file). A piece that cannot be read is not verified.
+pub fn verified_pieces(file: &File, meta: &FileMeta) -> crate::chunk::Bitset {
+    let n = meta.geometry.num_pieces();
+    let mut have = crate::chunk::Bitset::new(n as usize);
+    let mut buf = Vec::new();
+    for p in 0..n {
+        let (offset, len) = meta.geometry.piece_span(p).unwrap_or((0, 0));
+        buf.resize(len, 0);
+        if file.read_exact_at(&mut buf, offset).is_ok()
+            && meta.piece_hashes.get(p as usize) == Some(&sha1(&buf))
+        {
+            have.set(p as usize);
+        }
+    }
+    have
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::to_hex;
+
+    #[test]
+    fn sha1_matches_a_known_digest() {
+        assert_eq!(
+            to_hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+    }
+
+    #[test]
+    fn hash_blocks_split_in_twenties_or_not_at_all() {
+        let block: Vec<u8> = (0..60).collect();
+        let hashes = hashes_from_block(&block).unwrap();
+        assert_eq!(hashes.len(), 3);
+        assert_eq!(hashes[2][0], 40);
+        assert_eq!(hashes_from_block(&block[..59]), None);
+        assert_eq!(hashes_from_block(&[]), Some(Vec::new()));
+    }
+}

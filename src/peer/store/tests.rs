@@ -1,0 +1,132 @@
+use super::serve::Refusal;
+use super::*;
+use crate::chunk::PIECE_SIZE;
+use crate::hashing::sha1;
+use std::net::SocketAddr;
+
+/// A store with no files of its own, in a fresh folder under the temp dir.
+fn empty_store(tag: &str) -> (Store, PathBuf) {
+    let root = std::env::temp_dir().join(format!("p2p-store-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(root.join("Shared")).unwrap();
+    let store = Store::open(&root.join("Shared"), &root.join(".partial")).unwrap();
+    (store, root)
+}
+
+/// A file of `pieces` full pieces whose bytes are piece `p`'s number, repeated.
+fn content(pieces: u32) -> (FileMeta, Vec<Vec<u8>>) {
+    let data: Vec<Vec<u8>> = (0..pieces)
+        .map(|p| vec![p as u8; PIECE_SIZE as usize])
+        .collect();
+    let meta = FileMeta {
+        name: "f".into(),
+        geometry: Geometry::new(u64::from(pieces) * PIECE_SIZE).unwrap(),
+        piece_hashes: data.iter().map(|d| sha1(d)).collect(),
+    };
+    (meta, data)
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn a_rejoin_reports_again_what_was_given_up() {
+    let (store, root) = empty_store("rejoin");
+    let (meta, _) = content(4);
+    store
+        .add_download(FileMeta {
+            name: "gone".into(),
+            ..meta.clone()
+        })
+        .unwrap();
+    store
+        .add_download(FileMeta {
+            name: "kept".into(),
+            ..meta
+        })
+        .unwrap();
+    store.give_up("gone", &"test");
+    assert_eq!(store.take_drops(), ["gone"]);
+    store.report_all_again();
+    assert_eq!(store.take_drops(), ["gone"], "the new tracker hears it too");
+    let _ = fs::remove_dir_all(root);
+}
+
+#[test]
+fn delivered_pieces_are_checked_written_once_reported_and_the_last_moves_the_file() {
+    let (store, root) = empty_store("deliver");
+    let (meta, data) = content(3);
+    store.add_download(meta).unwrap();
+    let holders = vec![(addr(1), Bitset::full(3)), (addr(2), Bitset::full(3))];
+    assert_eq!(store.set_holders("f", holders).len(), 2);
+    let jobs: Vec<Job> = (0..3)
+        .map(|_| store.pick_rarest(addr(1), &[]).unwrap())
+        .collect();
+    let piece = |job: &Job| data[job.piece as usize].as_slice();
+    // Bad bytes: a strike against the sender, nothing written, the piece handed out again.
+    let wrong = vec![0xEE; PIECE_SIZE as usize];
+    assert_eq!(
+        store.deliver(addr(2), &jobs[0], &wrong),
+        Delivery::BadData { banned: false }
+    );
+    let again = store.pick_rarest(addr(2), &[]).unwrap();
+    assert_eq!(
+        again.piece, jobs[0].piece,
+        "a released piece is handed out again"
+    );
+    assert_eq!(
+        store.deliver(addr(1), &jobs[0], piece(&jobs[0])),
+        Delivery::Stored
+    );
+    assert_eq!(
+        store.deliver(addr(2), &again, piece(&again)),
+        Delivery::Duplicate
+    );
+    assert_eq!(
+        store.deliver(addr(1), &jobs[1], piece(&jobs[1])),
+        Delivery::Stored
+    );
+    assert!(
+        !root.join("Shared/f").exists(),
+        "not in place before the last piece"
+    );
+    assert_eq!(
+        store.deliver(addr(1), &jobs[2], piece(&jobs[2])),
+        Delivery::Stored
+    );
+    assert_eq!(fs::read(root.join("Shared/f")).unwrap(), data.concat());
+    let reported: Vec<u32> = store
+        .take_reports()
+        .into_iter()
+        .flat_map(|(_, p)| p)
+        .collect();
+    assert_eq!(reported, [0, 1, 2], "each piece reported once");
+    assert_eq!(store.shared_names(), ["f"]);
+    let mut read = Vec::new();
+    store.read_chunks("f", 0, 128, &mut read).unwrap();
+    assert_eq!(read, data[0]);
+    assert_eq!(
+        store.read_chunks("f", 0, 2000, &mut read),
+        Err(Refusal::TooManyChunks)
+    );
+    assert_eq!(
+        store.read_chunks("f", 384, 1, &mut read),
+        Err(Refusal::BadChunkRange)
+    );
+    assert_eq!(
+        store.read_chunks("g", 0, 1, &mut read),
+        Err(Refusal::UnknownFile)
+    );
+    // Rewritten in place: given up, not served.
+    fs::write(root.join("Shared/f"), b"other").unwrap();
+    assert_eq!(
+        store.read_chunks("f", 0, 1, &mut read),
+        Err(Refusal::ReadFailed)
+    );
+    assert_eq!(
+        store.read_chunks("f", 0, 1, &mut read),
+        Err(Refusal::UnknownFile)
+    );
+    let _ = fs::remove_dir_all(root);
+}
