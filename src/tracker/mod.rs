@@ -1,8 +1,8 @@
 //! The tracker: accepts connections, one thread each, over one shared [`Swarm`] table.
 
 pub mod catalog;
-mod conn;
 mod pair;
+mod serve_swarm;
 pub mod swarm;
 
 use std::fs;
@@ -48,6 +48,6 @@ pub const MAX_CONNECTIONS: usize = 2048;
 /// Serves `listener` forever, one thread per connection.
 pub fn serve(listener: TcpListener, swarm: Arc<Swarm>) -> io::Result<()> {
     crate::server::accept_loop(listener, "tracker", MAX_CONNECTIONS, move |stream, from| {
-        conn::handle(stream, from, &swarm)
+        serve_swarm::handle(stream, from, &swarm)
     })
 }
