@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::output::BlockSink;
 pub use swarm::Swarm;
 
 /// Grading mode: bind 0.0.0.0 on a port the OS picks, publish it in `port.txt` (fully
@@ -19,7 +20,7 @@ pub fn run_grading() -> io::Result<()> {
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     let port = listener.local_addr()?.port();
     publish_port(Path::new("port.txt"), port)?;
-    serve(listener, Arc::new(Swarm::default()))
+    serve(listener, Arc::new(Swarm::new(BlockSink::Printer)))
 }
 
 /// A tracker of a pair serving interactive clients (see [`pair`]).
