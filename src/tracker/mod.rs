@@ -1,4 +1,5 @@
-//! The tracker: accepts connections, one thread each, over one shared [`Swarm`] table.
+//! The tracker: the grading tracker accepts connections, one thread each, over one shared
+//! [`Swarm`] table; the tracker pair for the interactive client lives in [`pair`].
 
 pub mod catalog;
 mod pair;

@@ -104,26 +104,6 @@ impl LineHandler for SwarmConn<'_> {
     }
 
     fn serve(&mut self, req: Request, conn: &mut Connection) -> Result<Next, String> {
-        self.serve_request(req, conn)
-    }
-}
-
-impl SwarmConn<'_> {
-    /// Where the peer that joined on this connection stands now (`Joined` if none did), and
-    /// the patience its heartbeats earn it.
-    fn standing(&mut self, conn: &Connection) -> Standing {
-        let Some(id) = self.joined else {
-            return Standing::Joined;
-        };
-        let standing = self.swarm.standing(id);
-        if standing == Standing::Beating && !self.patient {
-            self.patient = true;
-            conn.set_read_timeout(PATIENT);
-        }
-        standing
-    }
-
-    fn serve_request(&mut self, req: Request, conn: &mut Connection) -> Result<Next, String> {
         if self.standing(conn) == Standing::Gone {
             // Dropped (its heartbeats stopped): say so and close, so that the peer knows.
             let _ = conn.reply("ERR not_joined you were dropped: no heartbeat");
@@ -264,6 +244,22 @@ impl SwarmConn<'_> {
         };
         conn.reply(&reply).map_err(|e| e.to_string())?;
         Ok(Next::Continue)
+    }
+}
+
+impl SwarmConn<'_> {
+    /// Where the peer that joined on this connection stands now (`Joined` if none did), and
+    /// the patience its heartbeats earn it.
+    fn standing(&mut self, conn: &Connection) -> Standing {
+        let Some(id) = self.joined else {
+            return Standing::Joined;
+        };
+        let standing = self.swarm.standing(id);
+        if standing == Standing::Beating && !self.patient {
+            self.patient = true;
+            conn.set_read_timeout(PATIENT);
+        }
+        standing
     }
 
     /// Stages an offer until `JOIN`, or says why not. A name a living peer shares with other
