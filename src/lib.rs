@@ -2,6 +2,7 @@
 //! tracker, the automatic swarm peer, and (later) the interactive client. The modules are
 //! rooms by concern; each only calls rooms below it.
 
+mod atomic_file;
 pub mod chunk;
 pub mod cli;
 pub mod client;

@@ -2,7 +2,8 @@
 //!
 //! Each block is formatted whole into a `String` and written with one `write_all` under the
 //! stdout lock, so no other line can land inside it. The tracker queues its blocks for a
-//! printer thread rather than writing them itself (see [`queue`]). Nothing else in p2p writes
+//! printer thread rather than writing them itself (see [`queue`]), through the [`BlockSink`]
+//! it was built with, so that its unit tests capture them instead. Nothing else in p2p writes
 //! to stdout in swarm mode; diagnostics go to stderr.
 
 use std::collections::VecDeque;
@@ -96,9 +97,48 @@ struct Printer {
     running: AtomicBool,
 }
 
-/// Marks a queued block: [`Ticket::wait`] returns once it is on stdout.
+/// Marks a queued block: [`Ticket::wait`] returns once it is on stdout. Ticket 0 stands for
+/// nothing left to wait for.
 #[must_use]
 pub struct Ticket(u64);
+
+/// Where the tracker's blocks go.
+pub enum BlockSink {
+    /// The process-wide printer, to stdout (see [`queue`]).
+    Printer,
+    /// Kept in memory, for unit tests to read back.
+    Capture(Mutex<String>),
+}
+
+impl BlockSink {
+    pub fn capture() -> BlockSink {
+        BlockSink::Capture(Mutex::new(String::new()))
+    }
+
+    /// Sends `block` behind every block sent before it. For the printer this is [`queue`],
+    /// with what it asks of its caller.
+    pub fn queue(&self, block: String) -> Ticket {
+        match self {
+            BlockSink::Printer => queue(block),
+            BlockSink::Capture(text) => {
+                lock_text(text).push_str(&block);
+                Ticket(0)
+            }
+        }
+    }
+
+    /// What a capture holds so far, taken out of it (nothing for the printer).
+    pub fn take_captured(&self) -> String {
+        match self {
+            BlockSink::Printer => String::new(),
+            BlockSink::Capture(text) => std::mem::take(&mut *lock_text(text)),
+        }
+    }
+}
+
+fn lock_text(text: &Mutex<String>) -> MutexGuard<'_, String> {
+    text.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn printer() -> &'static Printer {
     static PRINTER: OnceLock<&'static Printer> = OnceLock::new();
@@ -152,7 +192,7 @@ impl Printer {
 /// Queues `block` for stdout behind every block queued before it. Call it under the lock
 /// whose changes the block reports, so stdout shows them in the order they happened. Waits
 /// only while more than [`MAX_QUEUED`] bytes are already waiting (stdout cannot keep up).
-pub fn queue(block: String) -> Ticket {
+fn queue(block: String) -> Ticket {
     let printer = printer();
     if !printer.running.load(Ordering::Acquire) {
         emit(&block);
@@ -177,6 +217,9 @@ pub fn queue(block: String) -> Ticket {
 impl Ticket {
     /// Waits until the block (and so every block queued before it) is on stdout.
     pub fn wait(self) {
+        if self.0 == 0 {
+            return;
+        }
         let printer = printer();
         let mut q = printer.lock();
         while q.written < self.0 {

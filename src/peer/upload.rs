@@ -3,12 +3,12 @@
 
 use super::store::Store;
 use crate::protocol::{Request, Role, VERSION};
-use crate::wire::{self, LineError};
-use std::io::{self, BufReader, BufWriter, Write};
-use std::net::{TcpListener, TcpStream};
+use crate::server::{self, Connection, LineHandler, Next, Refusal};
+use std::io;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A downloader silent this long is closed (workers idle at most a few seconds).
 const IDLE: Duration = Duration::from_secs(30);
@@ -22,70 +22,58 @@ pub fn spawn(listener: TcpListener, store: Arc<Store>) -> io::Result<()> {
         .name("upload-accept".into())
         .spawn(move || {
             crate::server::accept_loop(listener, "upload", MAX_CONNECTIONS, move |stream, _| {
-                serve(stream, &store)
+                let mut chunks = ChunkServer {
+                    store: &store,
+                    data: Vec::new(),
+                };
+                server::serve_lines(stream, &mut chunks);
             })
         })?;
     Ok(())
 }
 
-fn serve(stream: TcpStream, store: &Store) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(IDLE));
-    let _ = stream.set_write_timeout(Some(IDLE));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
+/// One downloader's connection: `GET` answered from the store, through one reused buffer.
+struct ChunkServer<'a> {
+    store: &'a Store,
+    data: Vec<u8>,
+}
+
+impl LineHandler for ChunkServer<'_> {
+    const READ_TIMEOUT: Duration = IDLE;
+    const WRITE_TIMEOUT: Option<Duration> = Some(IDLE);
     // A full piece (64 KiB) is at least the buffer's size, so BufWriter sends it straight from
     // `data` after the header instead of copying it first.
-    let mut writer = BufWriter::with_capacity(crate::chunk::PIECE_SIZE as usize, stream);
-    let mut line = Vec::new();
-    let mut data = Vec::new();
-    let mut greeted = false;
-    let last = loop {
-        let deadline = Some(Instant::now() + LINE_DEADLINE);
-        let reply = match wire::read_line_by(&mut reader, &mut line, deadline) {
-            Ok(text) => match Request::parse(text) {
-                Ok(Request::Hello { role: Role::Peer }) if !greeted => {
-                    greeted = true;
-                    format!("OK {VERSION} peer")
+    const WRITE_BUFFER: usize = crate::chunk::PIECE_SIZE as usize;
+
+    fn greet(&mut self, role: Role) -> Result<String, Refusal> {
+        match role {
+            Role::Peer => Ok(format!("OK {VERSION} peer")),
+            _ => Err(Refusal {
+                reply: "ERR hello_first".into(),
+                why: "no HELLO from a peer".into(),
+            }),
+        }
+    }
+
+    fn line_deadline(&self) -> Duration {
+        LINE_DEADLINE
+    }
+
+    fn serve(&mut self, request: Request, conn: &mut Connection) -> Result<Next, String> {
+        let replied = match request {
+            Request::Get { name, first, count } => {
+                match self.store.read_chunks(&name, first, count, &mut self.data) {
+                    Ok(()) => conn.reply_with(&format!("OK {}", self.data.len()), &self.data),
+                    Err(reason) => conn.reply(&format!("ERR {reason}")),
                 }
-                Ok(_) if !greeted => break "ERR hello_first".to_string(),
-                Ok(Request::Get { name, first, count }) => {
-                    match store.read_chunks(&name, first, count, &mut data) {
-                        Ok(()) => {
-                            let head = format!("OK {}", data.len());
-                            if wire::write_line(&mut writer, &head)
-                                .and_then(|()| writer.write_all(&data))
-                                .is_err()
-                            {
-                                return;
-                            }
-                            String::new()
-                        }
-                        Err(reason) => format!("ERR {reason}"),
-                    }
-                }
-                Ok(Request::Ping) => "OK".to_string(),
-                Ok(other) => {
-                    let command = other.to_string();
-                    let command = command.split(' ').next().unwrap_or_default().to_string();
-                    format!("ERR not_a_peer_request {command}")
-                }
-                Err(e) => format!("ERR {e}"),
-            },
-            Err(LineError::NotUtf8) => "ERR not_utf8".to_string(),
-            Err(LineError::TooLong) => break format!("ERR line_too_long max {}", wire::MAX_LINE),
-            Err(LineError::TooSlow) => break "ERR too_slow".to_string(),
-            Err(LineError::Eof | LineError::Io(_)) => return,
+            }
+            Request::Ping => conn.reply("OK"),
+            other => {
+                let command = other.to_string();
+                let command = command.split(' ').next().unwrap_or_default().to_string();
+                conn.reply(&format!("ERR not_a_peer_request {command}"))
+            }
         };
-        if !reply.is_empty() && wire::write_line(&mut writer, &reply).is_err() {
-            return;
-        }
-        if wire::flush_if_idle(&reader, &mut writer).is_err() {
-            return;
-        }
-    };
-    // The stream cannot be trusted any more: a last ERR, then close without a reset.
-    wire::close_with(&mut writer, &last);
+        replied.map(|()| Next::Continue).map_err(|e| e.to_string())
+    }
 }

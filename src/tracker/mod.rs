@@ -1,16 +1,17 @@
-//! The tracker: accepts connections, one thread each, over one shared [`Swarm`] table.
+//! The tracker: the grading tracker accepts connections, one thread each, over one shared
+//! [`Swarm`] table; the tracker pair for the interactive client lives in [`pair`].
 
 pub mod catalog;
-mod conn;
 mod pair;
+mod serve_swarm;
 pub mod swarm;
 
-use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::output::BlockSink;
 pub use swarm::Swarm;
 
 /// Grading mode: bind 0.0.0.0 on a port the OS picks, publish it in `port.txt` (fully
@@ -18,8 +19,9 @@ pub use swarm::Swarm;
 pub fn run_grading() -> io::Result<()> {
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     let port = listener.local_addr()?.port();
-    publish_port(Path::new("port.txt"), port)?;
-    serve(listener, Arc::new(Swarm::default()))
+    // Written whole, before the first accept: whoever reads it can connect at once.
+    crate::atomic_file::write(Path::new("port.txt"), format!("{port}\n"))?;
+    serve(listener, Arc::new(Swarm::new(BlockSink::Printer)))
 }
 
 /// A tracker of a pair serving interactive clients (see [`pair`]).
@@ -32,22 +34,12 @@ pub fn run_pair(
     pair::run(me, twin, state.to_path_buf(), log.to_path_buf())
 }
 
-/// Writes `port` and a newline to `path` through a rename, so a reader never sees it half
-/// written.
-fn publish_port(path: &Path, port: u16) -> io::Result<()> {
-    let tmp = path.with_extension("txt.tmp");
-    fs::write(&tmp, format!("{port}\n"))?;
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
-}
-
 /// At most this many connections are served at once; more get `ERR busy` and are closed.
 pub const MAX_CONNECTIONS: usize = 2048;
 
 /// Serves `listener` forever, one thread per connection.
 pub fn serve(listener: TcpListener, swarm: Arc<Swarm>) -> io::Result<()> {
     crate::server::accept_loop(listener, "tracker", MAX_CONNECTIONS, move |stream, from| {
-        conn::handle(stream, from, &swarm)
+        serve_swarm::handle(stream, from, &swarm)
     })
 }

@@ -1,7 +1,7 @@
-//! One connection to the tracker: read a request line, answer it, repeat. A bad request
-//! gets `ERR <reason>` and the connection stays open while the stream is still in sync; an
-//! overlong line, a line too slow to arrive, or a `HASHED` whose hashes do not arrive closes
-//! it. A peer whose connection closes without `LEAVE` is dropped from the swarm.
+//! Serving the swarm: what the grading tracker answers on one connection, over the shared
+//! [`Swarm`] table (the line protocol itself is [`crate::server`]'s). A `HASHED` whose hashes
+//! do not arrive closes the connection. A peer whose connection closes without `LEAVE` is
+//! dropped from the swarm.
 //!
 //! Liveness: a joined peer keeps a second connection that only carries `BEAT` lines, sent
 //! every second by a thread with nothing else to do. While it speaks, silence on the request
@@ -14,10 +14,9 @@ use super::swarm::{Leave, PeerId, Standing, Swarm};
 use crate::chunk::Geometry;
 use crate::name;
 use crate::protocol::{Request, Role, VERSION};
-use crate::wire::{self, LineError};
-use std::io::{self, BufReader, BufWriter, Write};
+use crate::server::{self, Connection, End, LineHandler, Next, Refusal, Silence};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A peer not heard from for this long is taken for dead (heartbeats come every second).
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
@@ -32,22 +31,9 @@ const MAX_STAGED_OFFERS: usize = 65_536;
 /// holdings take 512 KiB of bitsets.
 const MAX_STAGED_PIECES: u64 = 4 << 20;
 
-/// How one connection ended, for the log line.
-enum End {
-    Closed,
-    Left,
-    Broken(String),
-}
-
+/// Serves one connection; a peer whose connection closes without `LEAVE` is dropped.
 pub fn handle(stream: TcpStream, from: SocketAddr, swarm: &Swarm) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(HEARTBEAT_TTL));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut conn = Conn {
-        reader: BufReader::new(read_half),
-        writer: BufWriter::new(stream),
+    let mut conn = SwarmConn {
         from,
         swarm,
         joined: None,
@@ -57,17 +43,13 @@ pub fn handle(stream: TcpStream, from: SocketAddr, swarm: &Swarm) {
         refused: Vec::new(),
         patient: false,
     };
-    let end = conn.run();
-    let _ = conn.writer.flush();
-    if let End::Broken(_) = end {
-        wire::close_gracefully(conn.writer.get_ref());
-    }
+    let end = server::serve_lines(stream, &mut conn);
     let Some(id) = conn.joined.or(conn.beat_for) else {
         return;
     };
-    if !matches!(end, End::Left) && swarm.drop_peer(id) {
+    if !matches!(end, End::Finished) && swarm.drop_peer(id) {
         let why = match end {
-            End::Broken(why) => why,
+            End::Broken(why) | End::Refused(why) => why,
             _ if conn.beat_for.is_some() => "its heartbeat connection closed".into(),
             _ => "connection closed".into(),
         };
@@ -75,9 +57,8 @@ pub fn handle(stream: TcpStream, from: SocketAddr, swarm: &Swarm) {
     }
 }
 
-struct Conn<'a> {
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
+/// What one connection to the swarm tracker has said so far.
+struct SwarmConn<'a> {
     from: SocketAddr,
     swarm: &'a Swarm,
     /// The peer that joined on this connection.
@@ -92,94 +73,41 @@ struct Conn<'a> {
     patient: bool,
 }
 
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
+impl LineHandler for SwarmConn<'_> {
+    const READ_TIMEOUT: Duration = HEARTBEAT_TTL;
+    const CLOSE_GRACEFULLY_WHEN_BROKEN: bool = true;
 
-impl Conn<'_> {
-    fn run(&mut self) -> End {
-        let mut buf = Vec::new();
-        let mut greeted = false;
-        loop {
-            let deadline =
-                Some(Instant::now() + if self.patient { PATIENT } else { LINE_DEADLINE });
-            let read = wire::read_line_by(&mut self.reader, &mut buf, deadline)
-                .map(|line| Request::parse(line).map_err(|e| e.to_string()));
-            let request = match read {
-                Ok(request) => request,
-                Err(LineError::Eof) => return End::Closed,
-                Err(LineError::NotUtf8) => Err("not_utf8".to_string()),
-                Err(LineError::TooLong) => {
-                    let _ = self.reply(&format!("ERR line_too_long max {}", wire::MAX_LINE));
-                    return End::Broken("line too long".into());
-                }
-                Err(LineError::TooSlow) => {
-                    let _ = self.reply("ERR too_slow");
-                    return End::Broken("line not finished in time".into());
-                }
-                // Silence between requests from a peer whose heartbeats still come: busy.
-                Err(LineError::Io(e))
-                    if is_timeout(&e) && buf.is_empty() && self.standing() == Standing::Beating =>
-                {
-                    continue;
-                }
-                Err(LineError::Io(e)) if is_timeout(&e) && self.beat_for.is_some() => {
-                    return End::Broken(format!("no heartbeat for {} s", HEARTBEAT_TTL.as_secs()));
-                }
-                Err(LineError::Io(e)) if is_timeout(&e) => {
-                    let waited = if self.patient { PATIENT } else { HEARTBEAT_TTL };
-                    return End::Broken(format!("silent for {} s", waited.as_secs()));
-                }
-                Err(LineError::Io(e)) => return End::Broken(e.to_string()),
-            };
-            let outcome = match request {
-                Err(reason) => self.reply(&format!("ERR {reason}")),
-                Ok(Request::Hello { role }) if !greeted => {
-                    greeted = true;
-                    if role == Role::Tracker {
-                        let _ = self.reply("ERR unsupported_role tracker");
-                        return End::Broken("tracker sync is not served here".into());
-                    }
-                    self.reply(&format!("OK {VERSION} tracker"))
-                }
-                Ok(_) if !greeted => {
-                    let _ = self.reply("ERR hello_first");
-                    return End::Broken("no HELLO".into());
-                }
-                Ok(req) => match self.serve(req) {
-                    Ok(Step::Continue) => Ok(()),
-                    Ok(Step::Left) => return End::Left,
-                    Err(Fatal(why)) => return End::Broken(why),
-                },
-            };
-            if let Err(e) = outcome {
-                return End::Broken(e.to_string());
-            }
+    fn greet(&mut self, role: Role) -> Result<String, Refusal> {
+        if role == Role::Tracker {
+            return Err(Refusal {
+                reply: "ERR unsupported_role tracker".into(),
+                why: "tracker sync is not served here".into(),
+            });
         }
+        Ok(format!("OK {VERSION} tracker"))
     }
 
-    /// Where the peer that joined on this connection stands now (`Joined` if none did), and
-    /// the patience its heartbeats earn it.
-    fn standing(&mut self) -> Standing {
-        let Some(id) = self.joined else {
-            return Standing::Joined;
-        };
-        let standing = self.swarm.standing(id);
-        if standing == Standing::Beating && !self.patient {
-            self.patient = true;
-            let _ = self.reader.get_ref().set_read_timeout(Some(PATIENT));
-        }
-        standing
+    fn line_deadline(&self) -> Duration {
+        if self.patient { PATIENT } else { LINE_DEADLINE }
     }
 
-    fn serve(&mut self, req: Request) -> Result<Step, Fatal> {
-        if self.standing() == Standing::Gone {
+    fn on_silence(&mut self, conn: &Connection, mid_line: bool) -> Silence {
+        // Silence between requests from a peer whose heartbeats still come: busy.
+        if !mid_line && self.standing(conn) == Standing::Beating {
+            return Silence::KeepWaiting;
+        }
+        if self.beat_for.is_some() {
+            return Silence::End(format!("no heartbeat for {} s", HEARTBEAT_TTL.as_secs()));
+        }
+        let waited = if self.patient { PATIENT } else { HEARTBEAT_TTL };
+        Silence::End(format!("silent for {} s", waited.as_secs()))
+    }
+
+    fn serve(&mut self, req: Request, conn: &mut Connection) -> Result<Next, String> {
+        if self.standing(conn) == Standing::Gone {
             // Dropped (its heartbeats stopped): say so and close, so that the peer knows.
-            let _ = self.reply("ERR not_joined you were dropped: no heartbeat");
-            return Err(Fatal("dropped, and told so".into()));
+            let _ = conn.reply("ERR not_joined you were dropped: no heartbeat");
+            return Err("dropped, and told so".into());
         }
         if let Some(id) = self.beat_for {
             let reply = match req {
@@ -187,8 +115,8 @@ impl Conn<'_> {
                 Request::Ping => "OK".to_string(),
                 _ => "ERR heartbeat_connection BEAT and PING only".to_string(),
             };
-            self.reply(&reply).map_err(|e| Fatal(e.to_string()))?;
-            return Ok(Step::Continue);
+            conn.reply(&reply).map_err(|e| e.to_string())?;
+            return Ok(Next::Continue);
         }
         let reply = match req {
             Request::Hello { .. } => "ERR hello_twice".to_string(),
@@ -226,8 +154,9 @@ impl Conn<'_> {
                 }
             }
             Request::Hashed { name, first, count } => {
-                let block = wire::read_payload(&mut self.reader, count as usize * 20)
-                    .map_err(|e| Fatal(e.to_string()))?;
+                let block = conn
+                    .read_payload(count as usize * 20)
+                    .map_err(|e| e.to_string())?;
                 let hashes = crate::hashing::hashes_from_block(&block).unwrap_or_default();
                 match self.joined {
                     None => "ERR join_first".to_string(),
@@ -259,9 +188,9 @@ impl Conn<'_> {
                 Err(e) => format!("ERR {e}"),
                 Ok(hashes) => {
                     let head = format!("OK {}", hashes.len());
-                    self.reply_with(&head, &hashes.concat())
-                        .map_err(|e| Fatal(e.to_string()))?;
-                    return Ok(Step::Continue);
+                    conn.reply_with(&head, &hashes.concat())
+                        .map_err(|e| e.to_string())?;
+                    return Ok(Next::Continue);
                 }
             },
             Request::Holders { name, generation } => match self.swarm.holders(&name, generation) {
@@ -300,8 +229,8 @@ impl Conn<'_> {
                         if let Some(printed) = printed {
                             printed.wait();
                         }
-                        let _ = self.reply("OK BYE");
-                        return Ok(Step::Left);
+                        let _ = conn.reply("OK BYE");
+                        return Ok(Next::Finish);
                     }
                     (Leave::Wait(version), _) => format!("OK WAIT {version}"),
                 },
@@ -313,8 +242,24 @@ impl Conn<'_> {
             | Request::Seeders { .. }
             | Request::State => "ERR not_in_swarm_mode".to_string(),
         };
-        self.reply(&reply).map_err(|e| Fatal(e.to_string()))?;
-        Ok(Step::Continue)
+        conn.reply(&reply).map_err(|e| e.to_string())?;
+        Ok(Next::Continue)
+    }
+}
+
+impl SwarmConn<'_> {
+    /// Where the peer that joined on this connection stands now (`Joined` if none did), and
+    /// the patience its heartbeats earn it.
+    fn standing(&mut self, conn: &Connection) -> Standing {
+        let Some(id) = self.joined else {
+            return Standing::Joined;
+        };
+        let standing = self.swarm.standing(id);
+        if standing == Standing::Beating && !self.patient {
+            self.patient = true;
+            conn.set_read_timeout(PATIENT);
+        }
+        standing
     }
 
     /// Stages an offer until `JOIN`, or says why not. A name a living peer shares with other
@@ -346,24 +291,4 @@ impl Conn<'_> {
         self.staged.push((name, geometry));
         "OK".to_string()
     }
-
-    /// Queues a reply; flushes once no further request is already waiting, so pipelined
-    /// requests are answered in one write.
-    fn reply(&mut self, line: &str) -> io::Result<()> {
-        self.reply_with(line, &[])
-    }
-
-    /// Queues a reply line followed by a raw payload, flushing as [`Conn::reply`] does.
-    fn reply_with(&mut self, line: &str, payload: &[u8]) -> io::Result<()> {
-        wire::write_line(&mut self.writer, line)?;
-        self.writer.write_all(payload)?;
-        wire::flush_if_idle(&self.reader, &mut self.writer)
-    }
 }
-
-enum Step {
-    Continue,
-    Left,
-}
-
-struct Fatal(String);
