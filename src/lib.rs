@@ -4,19 +4,19 @@
 
 mod atomic_file;
 pub mod chunk;
-pub mod cli;
-pub mod client;
-pub mod error;
+pub(crate) mod cli;
+pub(crate) mod client;
+pub(crate) mod error;
 pub mod hashing;
-pub mod link;
-pub mod metainfo;
+pub(crate) mod link;
+pub(crate) mod metainfo;
 pub mod name;
-pub mod output;
-pub mod peer;
+pub(crate) mod output;
+pub(crate) mod peer;
 pub mod protocol;
-pub mod rng;
-pub mod server;
-pub mod tracker;
+pub(crate) mod rng;
+pub(crate) mod server;
+pub(crate) mod tracker;
 pub mod wire;
 
 use cli::Command;

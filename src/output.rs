@@ -107,10 +107,12 @@ pub enum BlockSink {
     /// The process-wide printer, to stdout (see [`queue`]).
     Printer,
     /// Kept in memory, for unit tests to read back.
+    #[cfg(test)]
     Capture(Mutex<String>),
 }
 
 impl BlockSink {
+    #[cfg(test)]
     pub fn capture() -> BlockSink {
         BlockSink::Capture(Mutex::new(String::new()))
     }
@@ -120,6 +122,7 @@ impl BlockSink {
     pub fn queue(&self, block: String) -> Ticket {
         match self {
             BlockSink::Printer => queue(block),
+            #[cfg(test)]
             BlockSink::Capture(text) => {
                 lock_text(text).push_str(&block);
                 Ticket(0)
@@ -128,14 +131,17 @@ impl BlockSink {
     }
 
     /// What a capture holds so far, taken out of it (nothing for the printer).
+    #[cfg(test)]
     pub fn take_captured(&self) -> String {
         match self {
             BlockSink::Printer => String::new(),
+            #[cfg(test)]
             BlockSink::Capture(text) => std::mem::take(&mut *lock_text(text)),
         }
     }
 }
 
+#[cfg(test)]
 fn lock_text(text: &Mutex<String>) -> MutexGuard<'_, String> {
     text.lock().unwrap_or_else(|e| e.into_inner())
 }
