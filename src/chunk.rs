@@ -14,6 +14,8 @@ pub const CHUNKS_PER_PIECE: u64 = 128;
 pub const PIECE_SIZE: u64 = CHUNK_SIZE * CHUNKS_PER_PIECE;
 /// The piece size of `.mtorrent` files (the interactive client): 1,024 chunks.
 pub const MTORRENT_PIECE_SIZE: u64 = 512 * 1024;
+/// The most chunks one `GET` may ask for (512 KiB of data): a piece is fetched with one.
+pub const MAX_GET_CHUNKS: u64 = 1024;
 /// The largest file swarm mode accepts (64 GiB): keeps a hash list at 20 MiB at most.
 pub const MAX_FILE_SIZE: u64 = 64 << 30;
 
@@ -37,11 +39,10 @@ impl Geometry {
     }
 
     /// The geometry with pieces of `piece_size` bytes, a whole number of chunks (at most
-    /// [`crate::protocol::MAX_GET_CHUNKS`], so that one `GET` fetches a piece).
+    /// [`MAX_GET_CHUNKS`], so that one `GET` fetches a piece).
     pub fn with_piece_size(size: u64, piece_size: u64) -> Option<Geometry> {
         let chunks = piece_size / CHUNK_SIZE;
-        let fits = piece_size.is_multiple_of(CHUNK_SIZE)
-            && (1..=crate::protocol::MAX_GET_CHUNKS).contains(&chunks);
+        let fits = piece_size.is_multiple_of(CHUNK_SIZE) && (1..=MAX_GET_CHUNKS).contains(&chunks);
         (size <= MAX_FILE_SIZE && fits).then_some(Geometry { size, piece_size })
     }
 
@@ -229,6 +230,29 @@ impl Bitset {
     }
 }
 
+impl Bitset {
+    /// The bitset as one word, on the wire and in state files: its hex, or `-` for a set of
+    /// no bits (an empty file), so that the word is never empty.
+    pub fn to_word(&self) -> String {
+        bits_word(&self.to_hex()).to_string()
+    }
+
+    /// Parses [`Bitset::to_word`] output for a set of `len` bits.
+    pub fn from_word(word: &str, len: usize) -> Option<Bitset> {
+        Bitset::from_hex(bits_hex(word), len)
+    }
+}
+
+/// The word for a bitset given as hex: `-` for none at all (see [`Bitset::to_word`]).
+pub fn bits_word(hex: &str) -> &str {
+    if hex.is_empty() { "-" } else { hex }
+}
+
+/// The hex of a bitset word: empty for `-` (see [`Bitset::to_word`]).
+pub fn bits_hex(word: &str) -> &str {
+    if word == "-" { "" } else { word }
+}
+
 impl fmt::Debug for Bitset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Bitset({}/{} {})", self.count(), self.len, self.to_hex())
@@ -318,5 +342,9 @@ mod tests {
         let mut a = Bitset::full(70);
         a.and_with(&Bitset::prefix(70, 65));
         assert_eq!(a.count(), 65);
+        assert_eq!(Bitset::new(0).to_word(), "-");
+        assert_eq!(Bitset::from_word("-", 0), Some(Bitset::new(0)));
+        assert_eq!(Bitset::from_word("-", 3), None);
+        assert_eq!(Bitset::from_word(&a.to_word(), 70), Some(a));
     }
 }

@@ -106,9 +106,25 @@ impl Link {
         self.reply()
     }
 
-    /// Reads a line of a multi-line reply.
-    pub fn line(&mut self) -> Result<String, LinkError> {
-        Ok(wire::read_line(&mut self.reader, &mut self.buf)?.to_string())
+    /// Reads the `n` lines that follow a reply's first line.
+    pub fn lines(&mut self, n: u64) -> Result<Vec<String>, LinkError> {
+        let mut lines = Vec::new();
+        for _ in 0..n {
+            lines.push(wire::read_line(&mut self.reader, &mut self.buf)?.to_string());
+        }
+        Ok(lines)
+    }
+
+    /// Sends a request whose reply is `OK` with a line count in word `count_at` of its
+    /// words, followed by that many lines: the reply's words and the lines.
+    pub fn call_list(
+        &mut self,
+        req: &Request,
+        count_at: usize,
+    ) -> Result<(Vec<String>, Vec<String>), LinkError> {
+        let words = self.call(req)?;
+        let lines = self.lines(number(&words, count_at)?)?;
+        Ok((words, lines))
     }
 
     /// Reads exactly `buf.len()` payload bytes.

@@ -446,11 +446,7 @@ impl Core {
                 .filter_map(|l| {
                     let (addr, bits) = l.split_once(' ')?;
                     let addr: SocketAddr = addr.parse().ok()?;
-                    let bits = if bits == "-" {
-                        Bitset::new(0)
-                    } else {
-                        Bitset::from_hex(bits, npieces)?
-                    };
+                    let bits = Bitset::from_word(bits, npieces)?;
                     (addr != self.me).then_some((addr, bits))
                 })
                 .collect();
@@ -478,7 +474,7 @@ impl Core {
                 (Kind::Download { .. }, Some((bits, false))) => Saved::Download {
                     mtorrent: r.mtorrent.clone(),
                     dest: r.path.clone(),
-                    pieces: state::pieces_word(&bits),
+                    pieces: bits.to_hex(),
                 },
                 _ => Saved::Share {
                     path: r.path.clone(),
@@ -577,11 +573,7 @@ impl Core {
             key: key.to_string(),
             name: r.meta.name.clone(),
             size: r.meta.size,
-            bits: if bits.num_bits() == 0 {
-                "-".into()
-            } else {
-                bits.to_hex()
-            },
+            bits: bits.to_word(),
         })
     }
 
@@ -595,10 +587,7 @@ impl Core {
     fn call_list(&mut self, req: &Request) -> Result<Vec<String>, LinkError> {
         let mut lines = Vec::new();
         self.call_then(req, |link, words| {
-            lines.clear();
-            for _ in 0..number(words, 0)? {
-                lines.push(link.line()?);
-            }
+            lines = link.lines(number(words, 0)?)?;
             Ok(())
         })?;
         Ok(lines)

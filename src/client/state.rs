@@ -2,7 +2,6 @@
 //! (its path and `.mtorrent`) and each download (its `.mtorrent`, destination and verified
 //! pieces). Paths are percent-encoded so each is one word. Written whole through a rename.
 
-use crate::chunk::Bitset;
 use crate::name;
 use std::fs;
 use std::io;
@@ -46,7 +45,7 @@ pub fn save(file: &Path, records: &[Saved]) -> io::Result<()> {
                     "get {} {} {}\n",
                     word(mtorrent),
                     word(dest),
-                    if pieces.is_empty() { "-" } else { pieces }
+                    crate::chunk::bits_word(pieces)
                 )
             }
         };
@@ -79,11 +78,7 @@ pub fn load(file: &Path) -> io::Result<Vec<Saved>> {
                 .map(|(mtorrent, dest)| Saved::Download {
                     mtorrent,
                     dest,
-                    pieces: if *bits == "-" {
-                        String::new()
-                    } else {
-                        bits.to_string()
-                    },
+                    pieces: crate::chunk::bits_hex(bits).to_string(),
                 }),
             _ => None,
         };
@@ -96,11 +91,6 @@ pub fn load(file: &Path) -> io::Result<Vec<Saved>> {
         }
     }
     Ok(records)
-}
-
-/// A piece bitset as the state file keeps it.
-pub fn pieces_word(bits: &Bitset) -> String {
-    bits.to_hex()
 }
 
 #[cfg(test)]

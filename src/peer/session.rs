@@ -299,12 +299,10 @@ impl Session {
                 return Ok(());
             }
         }
-        let words = self.link.call(&Request::Files)?;
+        let (words, lines) = self.link.call_list(&Request::Files, 1)?;
         let version = number(&words, 0)?;
-        let count = number(&words, 1)?;
         let mut listed = Vec::new();
-        for _ in 0..count {
-            let line = self.link.line()?;
+        for line in lines {
             match parse_file_line(&line) {
                 Some(file) => listed.push(file),
                 None => eprintln!("peer: ignoring a bad file entry from the tracker: {line:?}"),
@@ -425,17 +423,17 @@ impl Session {
         generation: u64,
         npieces: usize,
     ) -> Result<Vec<(SocketAddr, Bitset)>, LinkError> {
-        let count = match self.link.call(&Request::Holders {
+        let req = Request::Holders {
             name: name.to_string(),
             generation,
-        }) {
-            Ok(words) => number(&words, 0)?,
+        };
+        let lines = match self.link.call_list(&req, 0) {
+            Ok((_, lines)) => lines,
             Err(LinkError::Refused(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let mut holders = Vec::new();
-        for _ in 0..count {
-            let line = self.link.line()?;
+        for line in lines {
             let mut words = line.split(' ');
             let (Some(id), Some(addr), Some(bits), None) =
                 (words.next(), words.next(), words.next(), words.next())

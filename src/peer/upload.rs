@@ -68,11 +68,7 @@ impl LineHandler for ChunkServer<'_> {
                 }
             }
             Request::Ping => conn.reply("OK"),
-            other => {
-                let command = other.to_string();
-                let command = command.split(' ').next().unwrap_or_default().to_string();
-                conn.reply(&format!("ERR not_a_peer_request {command}"))
-            }
+            other => conn.reply(&format!("ERR not_a_peer_request {}", other.verb())),
         };
         replied.map(|()| Next::Continue).map_err(|e| e.to_string())
     }

@@ -32,18 +32,7 @@ pub struct Catalog {
 /// Parses a piece bitset word for a file of `size` bytes: `-` for none at all.
 fn bits_for(size: u64, word: &str) -> Option<Bitset> {
     let pieces = Geometry::with_piece_size(size, MTORRENT_PIECE_SIZE)?.num_pieces() as usize;
-    if word == "-" {
-        return (pieces == 0).then(|| Bitset::new(0));
-    }
-    Bitset::from_hex(word, pieces)
-}
-
-fn bits_word(bits: &Bitset) -> String {
-    if bits.num_bits() == 0 {
-        "-".to_string()
-    } else {
-        bits.to_hex()
-    }
+    Bitset::from_word(word, pieces)
 }
 
 impl Catalog {
@@ -103,7 +92,7 @@ impl Catalog {
     pub fn seeders(&self, key: &str) -> Option<Vec<(SocketAddr, String)>> {
         let t = self.lock();
         let e = t.files.get(key)?;
-        Some(e.seeders.iter().map(|(a, b)| (*a, bits_word(b))).collect())
+        Some(e.seeders.iter().map(|(a, b)| (*a, b.to_word())).collect())
     }
 
     /// The whole state as `SEED` requests, and its version.
@@ -118,7 +107,7 @@ impl Catalog {
                     key: key.clone(),
                     name: e.name.clone(),
                     size: e.size,
-                    bits: bits_word(bits),
+                    bits: bits.to_word(),
                 })
             })
             .collect();

@@ -105,11 +105,7 @@ impl PairConn<'_> {
             Request::Ping => "OK".to_string(),
             Request::Hello { .. } => "ERR hello_twice".to_string(),
             other => {
-                let command = other.to_string();
-                format!(
-                    "ERR not_in_pair_mode {}",
-                    command.split(' ').next().unwrap_or_default()
-                )
+                format!("ERR not_in_pair_mode {}", other.verb())
             }
         }
     }

@@ -4,7 +4,7 @@
 //! only.
 
 use super::log::Log;
-use crate::link::{Link, LinkError, number};
+use crate::link::{Link, LinkError};
 use crate::protocol::{Request, Role};
 use crate::tracker::catalog::Catalog;
 use std::io;
@@ -20,10 +20,9 @@ const TWIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Asks the twin for its whole state.
 pub fn pull_state(twin: SocketAddr) -> Result<Vec<Request>, LinkError> {
     let mut link = Link::connect(twin, Role::Tracker, TWIN_TIMEOUT)?;
-    let n = number(&link.call(&Request::State)?, 0)?;
+    let (_, lines) = link.call_list(&Request::State, 0)?;
     let mut seeds = Vec::new();
-    for _ in 0..n {
-        let line = link.line()?;
+    for line in lines {
         match Request::parse(&line) {
             Ok(seed @ Request::Seed { .. }) => seeds.push(seed),
             _ => return Err(LinkError::Garbled(line)),

@@ -1,0 +1,233 @@
+//! Every message of the line protocol, as types: parse a line into a [`Request`], print a
+//! request back with `Display`, and read replies. See `docs/PROTOCOL.md` for the reference.
+//!
+//! Depends on nothing but [`crate::name`] and [`crate::chunk`]: parsing ([`parse`]) checks
+//! the shape of each word (numbers are plain decimal digits within range, names are valid,
+//! hashes are 40 hex digits); checks against a file's size are for the code that knows the
+//! file.
+
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use crate::chunk::MAX_GET_CHUNKS;
+pub use parse::{ProtoError, parse_u64};
+
+use crate::chunk::PieceIndex;
+use crate::name;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The protocol version every `HELLO` names.
+pub const VERSION: &str = "p2p/1";
+/// The longest a `WAIT` or `LEAVE` may hold a reply back, in milliseconds.
+pub const MAX_WAIT_MS: u64 = 2000;
+/// The most piece hashes one `HASHED` carries, or one `HASHES` reply returns.
+pub const MAX_HASH_BATCH: u64 = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Peer,
+    Client,
+    Tracker,
+}
+
+impl Role {
+    fn word(self) -> &'static str {
+        match self {
+            Role::Peer => "peer",
+            Role::Client => "client",
+            Role::Tracker => "tracker",
+        }
+    }
+}
+
+/// An inclusive run of piece indexes, `a-b` on the wire (`a` alone when `a == b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PieceRun {
+    pub first: PieceIndex,
+    pub last: PieceIndex,
+}
+
+impl PieceRun {
+    pub fn iter(self) -> std::ops::RangeInclusive<PieceIndex> {
+        self.first..=self.last
+    }
+}
+
+/// Collapses sorted, distinct piece indexes into runs.
+pub fn runs_of(pieces: &[PieceIndex]) -> Vec<PieceRun> {
+    let mut runs: Vec<PieceRun> = Vec::new();
+    for &p in pieces {
+        match runs.last_mut() {
+            Some(r) if r.last.checked_add(1) == Some(p) => r.last = p,
+            _ => runs.push(PieceRun { first: p, last: p }),
+        }
+    }
+    runs
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `HELLO p2p/1 <role>`: the first line of every connection.
+    Hello { role: Role },
+    /// `OFFER <name> <size>`: stage a file to offer at `JOIN` (its hashes follow later).
+    Offer { name: String, size: u64 },
+    /// `JOIN <listen-port>`: publish the offers so far, get an id and a heartbeat token.
+    Join { port: u16 },
+    /// `HASHED <name> <first> <count>`, followed by `count` raw piece hashes (20 bytes each):
+    /// the hashes of an offered file's pieces `first..first + count`, sent in order as they
+    /// are computed (`count` 0 with `first` at the end says the file is hashed).
+    Hashed {
+        name: String,
+        first: u32,
+        count: u32,
+    },
+    /// `BEAT <id> <token>`: a heartbeat for joined peer `id`, on a connection of its own.
+    Beat { id: u64, token: u64 },
+    /// `FILES`: every file some living peer holds.
+    Files,
+    /// `HASHES <name> <generation> <from>`: the known piece hashes of a file from piece `from` on,
+    /// as a raw block; `generation` names the content (see `FILES`).
+    Hashes {
+        name: String,
+        generation: u64,
+        from: u32,
+    },
+    /// `HOLDERS <name> <generation>`: which living peers hold which pieces of a file.
+    Holders { name: String, generation: u64 },
+    /// `HAVE <name> [<run> ...]`: these pieces are verified here (no run: an empty file).
+    Have { name: String, runs: Vec<PieceRun> },
+    /// `DROP <name>`: this peer no longer holds the file and will not fetch it.
+    Drop { name: String },
+    /// `WAIT <version> <ms>`: reply once the tracker's state is newer than `version`.
+    Wait { version: u64, millis: u64 },
+    /// `LEAVE`: ask to leave the swarm; the tracker decides.
+    Leave,
+    /// `PING`: a heartbeat.
+    Ping,
+    /// `GET <name> <first-chunk> <count>`: chunk data, from a peer.
+    Get {
+        name: String,
+        first: u64,
+        count: u64,
+    },
+    /// `SEED <addr> <info-hash> <name> <size> <bitset>`: the client at `addr` holds these
+    /// pieces of a `.mtorrent` file (all of them when seeding). Tracker pairs forward it.
+    Seed {
+        addr: SocketAddr,
+        key: String,
+        name: String,
+        size: u64,
+        bits: String,
+    },
+    /// `UNSEED <addr> <info-hash>`: the client at `addr` no longer shares that file.
+    Unseed { addr: SocketAddr, key: String },
+    /// `QUIT <addr>`: the client at `addr` leaves every seeder list.
+    Quit { addr: SocketAddr },
+    /// `SEEDERS <info-hash>`: who holds which pieces of a file.
+    Seeders { key: String },
+    /// `STATE`: the whole state, as `SEED` lines (a tracker catching up from its twin).
+    State,
+}
+
+impl Request {
+    /// The verb as on the wire: `GET`, `HAVE`, ...
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "HELLO",
+            Request::Offer { .. } => "OFFER",
+            Request::Join { .. } => "JOIN",
+            Request::Hashed { .. } => "HASHED",
+            Request::Beat { .. } => "BEAT",
+            Request::Files => "FILES",
+            Request::Hashes { .. } => "HASHES",
+            Request::Holders { .. } => "HOLDERS",
+            Request::Have { .. } => "HAVE",
+            Request::Drop { .. } => "DROP",
+            Request::Wait { .. } => "WAIT",
+            Request::Leave => "LEAVE",
+            Request::Ping => "PING",
+            Request::Get { .. } => "GET",
+            Request::Seed { .. } => "SEED",
+            Request::Unseed { .. } => "UNSEED",
+            Request::Quit { .. } => "QUIT",
+            Request::Seeders { .. } => "SEEDERS",
+            Request::State => "STATE",
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Hello { role } => write!(f, "HELLO {VERSION} {}", role.word()),
+            Request::Offer { name, size } => write!(f, "OFFER {} {size}", name::encode(name)),
+            Request::Join { port } => write!(f, "JOIN {port}"),
+            Request::Hashed { name, first, count } => {
+                write!(f, "HASHED {} {first} {count}", name::encode(name))
+            }
+            Request::Beat { id, token } => write!(f, "BEAT {id} {token}"),
+            Request::Files => write!(f, "FILES"),
+            Request::Hashes {
+                name,
+                generation,
+                from,
+            } => {
+                write!(f, "HASHES {} {generation} {from}", name::encode(name))
+            }
+            Request::Holders { name, generation } => {
+                write!(f, "HOLDERS {} {generation}", name::encode(name))
+            }
+            Request::Have { name, runs } => {
+                write!(f, "HAVE {}", name::encode(name))?;
+                for r in runs {
+                    if r.first == r.last {
+                        write!(f, " {}", r.first)?;
+                    } else {
+                        write!(f, " {}-{}", r.first, r.last)?;
+                    }
+                }
+                Ok(())
+            }
+            Request::Drop { name } => write!(f, "DROP {}", name::encode(name)),
+            Request::Wait { version, millis } => write!(f, "WAIT {version} {millis}"),
+            Request::Leave => write!(f, "LEAVE"),
+            Request::Ping => write!(f, "PING"),
+            Request::Get { name, first, count } => {
+                write!(f, "GET {} {first} {count}", name::encode(name))
+            }
+            Request::Seed {
+                addr,
+                key,
+                name,
+                size,
+                bits,
+            } => write!(f, "SEED {addr} {key} {} {size} {bits}", name::encode(name)),
+            Request::Unseed { addr, key } => write!(f, "UNSEED {addr} {key}"),
+            Request::Quit { addr } => write!(f, "QUIT {addr}"),
+            Request::Seeders { key } => write!(f, "SEEDERS {key}"),
+            Request::State => write!(f, "STATE"),
+        }
+    }
+}
+
+/// A reply line: `OK [words...]` or `ERR <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Ok(Vec<String>),
+    Err(String),
+}
+
+impl Reply {
+    pub fn parse(line: &str) -> Option<Reply> {
+        if line == "OK" {
+            return Some(Reply::Ok(Vec::new()));
+        }
+        if let Some(rest) = line.strip_prefix("OK ") {
+            return Some(Reply::Ok(rest.split(' ').map(str::to_string).collect()));
+        }
+        line.strip_prefix("ERR ")
+            .map(|reason| Reply::Err(reason.to_string()))
+    }
+}

@@ -1,0 +1,310 @@
+//! Reading a request line: its verb picks the fields, and a cursor over the words after it
+//! reads each field by its kind, naming the field in the error when a word is bad. A line
+//! with the wrong number of words is refused before any field is read.
+
+use super::{MAX_HASH_BATCH, MAX_WAIT_MS, PieceRun, Request, Role, VERSION};
+use crate::name::{self, NameError};
+use std::fmt;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtoError {
+    Empty,
+    Unknown(String),
+    Arity {
+        command: &'static str,
+        expected: &'static str,
+        got: usize,
+    },
+    BadNumber {
+        field: &'static str,
+        value: String,
+    },
+    BadName(NameError),
+    BadHash(String),
+    BadRun(String),
+    BadHello(String),
+}
+
+impl fmt::Display for ProtoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtoError::Empty => write!(f, "empty_line"),
+            ProtoError::Unknown(c) => write!(f, "unknown_command {}", clip(c)),
+            ProtoError::Arity {
+                command,
+                expected,
+                got,
+            } => write!(f, "bad_arguments {command} wants {expected}, got {got}"),
+            ProtoError::BadNumber { field, value } => {
+                write!(f, "bad_number {field} {}", clip(value))
+            }
+            ProtoError::BadName(e) => write!(f, "bad_name {e}"),
+            ProtoError::BadHash(h) => write!(f, "bad_hash {}", clip(h)),
+            ProtoError::BadRun(r) => write!(f, "bad_run {}", clip(r)),
+            ProtoError::BadHello(h) => write!(f, "bad_hello {}", clip(h)),
+        }
+    }
+}
+
+impl std::error::Error for ProtoError {}
+
+/// Keeps echoed input short, so an error line never grows with what provoked it.
+fn clip(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// A plain decimal number: digits only (no sign, no spaces), within `u64`.
+pub fn parse_u64(field: &'static str, word: &str) -> Result<u64, ProtoError> {
+    let bad = || bad_number(field, word);
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    word.parse().map_err(|_| bad())
+}
+
+fn bad_number(field: &'static str, word: &str) -> ProtoError {
+    ProtoError::BadNumber {
+        field,
+        value: word.to_string(),
+    }
+}
+
+fn parse_u32(field: &'static str, word: &str) -> Result<u32, ProtoError> {
+    let n = parse_u64(field, word)?;
+    u32::try_from(n).map_err(|_| bad_number(field, word))
+}
+
+fn parse_run(word: &str) -> Result<PieceRun, ProtoError> {
+    let bad = || ProtoError::BadRun(word.to_string());
+    let (a, b) = word.split_once('-').unwrap_or((word, word));
+    let first = parse_u32("piece", a).map_err(|_| bad())?;
+    let last = parse_u32("piece", b).map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    Ok(PieceRun { first, last })
+}
+
+/// The words after a verb, read one field at a time.
+struct Fields<'a> {
+    words: std::slice::Iter<'a, &'a str>,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `command`, which takes exactly `n` of them (`expected` says which, for
+    /// the error).
+    fn exactly(
+        command: &'static str,
+        expected: &'static str,
+        n: usize,
+        words: &'a [&'a str],
+    ) -> Result<Fields<'a>, ProtoError> {
+        if words.len() != n {
+            return Err(ProtoError::Arity {
+                command,
+                expected,
+                got: words.len(),
+            });
+        }
+        Ok(Fields {
+            words: words.iter(),
+        })
+    }
+
+    /// The next word as it is. The count was checked when the cursor was made, so a word is
+    /// always there for a field the verb takes.
+    fn word(&mut self) -> &'a str {
+        self.words.next().copied().unwrap_or_default()
+    }
+
+    fn name(&mut self) -> Result<String, ProtoError> {
+        name::decode(self.word()).map_err(ProtoError::BadName)
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, ProtoError> {
+        parse_u64(field, self.word())
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, ProtoError> {
+        parse_u32(field, self.word())
+    }
+
+    fn addr(&mut self) -> Result<SocketAddr, ProtoError> {
+        let word = self.word();
+        word.parse().map_err(|_| bad_number("address", word))
+    }
+
+    /// An info hash: 40 lowercase hex digits.
+    fn key(&mut self) -> Result<String, ProtoError> {
+        let word = self.word();
+        let ok = word.len() == 40
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| word.to_string())
+            .ok_or_else(|| ProtoError::BadHash(word.to_string()))
+    }
+
+    /// A piece bitset word (see [`crate::chunk::Bitset::to_word`]); checked against the
+    /// piece count by whoever knows the file.
+    fn bits(&mut self) -> Result<String, ProtoError> {
+        let word = self.word();
+        let hex = crate::chunk::bits_hex(word);
+        let ok = hex.len().is_multiple_of(2) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        ok.then(|| word.to_string())
+            .ok_or_else(|| ProtoError::BadRun(word.to_string()))
+    }
+}
+
+impl Request {
+    pub fn parse(line: &str) -> Result<Request, ProtoError> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let (command, args) = match words.split_first() {
+            Some((c, a)) if !c.is_empty() => (*c, a),
+            _ if line.is_empty() => return Err(ProtoError::Empty),
+            _ => return Err(ProtoError::Unknown(line.to_string())),
+        };
+        let fields = |command, expected, n| Fields::exactly(command, expected, n, args);
+        let request = match command {
+            "HELLO" => {
+                let mut f = fields("HELLO", "<version> <role>", 2)?;
+                let version = f.word();
+                if version != VERSION {
+                    return Err(ProtoError::BadHello(version.to_string()));
+                }
+                let role = match f.word() {
+                    "peer" => Role::Peer,
+                    "client" => Role::Client,
+                    "tracker" => Role::Tracker,
+                    other => return Err(ProtoError::BadHello(other.to_string())),
+                };
+                Request::Hello { role }
+            }
+            "OFFER" => {
+                let mut f = fields("OFFER", "<name> <size>", 2)?;
+                Request::Offer {
+                    name: f.name()?,
+                    size: f.u64("size")?,
+                }
+            }
+            "HASHED" => {
+                let mut f = fields("HASHED", "<name> <first> <count>", 3)?;
+                let (name, first, count_word) = (f.word(), f.word(), f.word());
+                // The count is checked first: it says how many bytes follow the line.
+                let count = parse_u32("count", count_word)?;
+                if u64::from(count) > MAX_HASH_BATCH {
+                    return Err(bad_number("count", count_word));
+                }
+                Request::Hashed {
+                    name: name::decode(name).map_err(ProtoError::BadName)?,
+                    first: parse_u32("first", first)?,
+                    count,
+                }
+            }
+            "BEAT" => {
+                let mut f = fields("BEAT", "<id> <token>", 2)?;
+                Request::Beat {
+                    id: f.u64("id")?,
+                    token: f.u64("token")?,
+                }
+            }
+            "JOIN" => {
+                let mut f = fields("JOIN", "<port>", 1)?;
+                let word = f.word();
+                let port = u16::try_from(parse_u64("port", word)?)
+                    .ok()
+                    .filter(|&p| p != 0)
+                    .ok_or_else(|| bad_number("port", word))?;
+                Request::Join { port }
+            }
+            "FILES" => fields("FILES", "nothing", 0).map(|_| Request::Files)?,
+            "HASHES" => {
+                let mut f = fields("HASHES", "<name> <generation> <from>", 3)?;
+                Request::Hashes {
+                    name: f.name()?,
+                    generation: f.u64("generation")?,
+                    from: f.u32("from")?,
+                }
+            }
+            "HOLDERS" => {
+                let mut f = fields("HOLDERS", "<name> <generation>", 2)?;
+                Request::Holders {
+                    name: f.name()?,
+                    generation: f.u64("generation")?,
+                }
+            }
+            "HAVE" => {
+                let Some((name, runs)) = args.split_first() else {
+                    return Err(ProtoError::Arity {
+                        command: "HAVE",
+                        expected: "<name> [<run> ...]",
+                        got: 0,
+                    });
+                };
+                let runs = runs
+                    .iter()
+                    .map(|w| parse_run(w))
+                    .collect::<Result<_, _>>()?;
+                Request::Have {
+                    name: name::decode(name).map_err(ProtoError::BadName)?,
+                    runs,
+                }
+            }
+            "DROP" => Request::Drop {
+                name: fields("DROP", "<name>", 1)?.name()?,
+            },
+            "WAIT" => {
+                let mut f = fields("WAIT", "<version> <ms>", 2)?;
+                Request::Wait {
+                    version: f.u64("version")?,
+                    millis: f.u64("ms")?.min(MAX_WAIT_MS),
+                }
+            }
+            "LEAVE" => fields("LEAVE", "nothing", 0).map(|_| Request::Leave)?,
+            "PING" => fields("PING", "nothing", 0).map(|_| Request::Ping)?,
+            "GET" => {
+                let mut f = fields("GET", "<name> <first-chunk> <count>", 3)?;
+                Request::Get {
+                    name: f.name()?,
+                    first: f.u64("chunk")?,
+                    count: f.u64("count")?,
+                }
+            }
+            "SEED" => {
+                let mut f = fields("SEED", "<addr> <info-hash> <name> <size> <bitset>", 5)?;
+                Request::Seed {
+                    addr: f.addr()?,
+                    key: f.key()?,
+                    name: f.name()?,
+                    size: f.u64("size")?,
+                    bits: f.bits()?,
+                }
+            }
+            "UNSEED" => {
+                let mut f = fields("UNSEED", "<addr> <info-hash>", 2)?;
+                Request::Unseed {
+                    addr: f.addr()?,
+                    key: f.key()?,
+                }
+            }
+            "QUIT" => Request::Quit {
+                addr: fields("QUIT", "<addr>", 1)?.addr()?,
+            },
+            "SEEDERS" => Request::Seeders {
+                key: fields("SEEDERS", "<info-hash>", 1)?.key()?,
+            },
+            "STATE" => fields("STATE", "nothing", 0).map(|_| Request::State)?,
+            other => return Err(ProtoError::Unknown(other.to_string())),
+        };
+        Ok(request)
+    }
+}

@@ -1,0 +1,164 @@
+use super::*;
+
+#[test]
+fn every_request_prints_and_parses_back_to_itself() {
+    let all = [
+        Request::Hello { role: Role::Peer },
+        Request::Offer {
+            name: "a b.txt".into(),
+            size: 513,
+        },
+        Request::Join { port: 4242 },
+        Request::Hashed {
+            name: "a b.txt".into(),
+            first: 3,
+            count: 2,
+        },
+        Request::Beat {
+            id: 7,
+            token: u64::MAX,
+        },
+        Request::Files,
+        Request::Hashes {
+            name: "ü".into(),
+            generation: 2,
+            from: 16,
+        },
+        Request::Holders {
+            name: "f".into(),
+            generation: 1,
+        },
+        Request::Have {
+            name: "f".into(),
+            runs: vec![
+                PieceRun { first: 0, last: 3 },
+                PieceRun { first: 7, last: 7 },
+            ],
+        },
+        Request::Have {
+            name: "empty".into(),
+            runs: vec![],
+        },
+        Request::Drop {
+            name: "gone".into(),
+        },
+        Request::Wait {
+            version: 9,
+            millis: 1000,
+        },
+        Request::Leave,
+        Request::Ping,
+        Request::Get {
+            name: "f".into(),
+            first: 128,
+            count: 128,
+        },
+        Request::Seed {
+            addr: "127.0.0.1:7000".parse().unwrap(),
+            key: "a".repeat(40),
+            name: "my file".into(),
+            size: 3,
+            bits: "01".into(),
+        },
+        Request::Unseed {
+            addr: "[::1]:7000".parse().unwrap(),
+            key: "b".repeat(40),
+        },
+        Request::Quit {
+            addr: "127.0.0.1:7000".parse().unwrap(),
+        },
+        Request::Seeders {
+            key: "c".repeat(40),
+        },
+        Request::State,
+    ];
+    for req in all {
+        let line = req.to_string();
+        assert_eq!(Request::parse(&line), Ok(req), "{line}");
+    }
+}
+
+#[test]
+fn bad_numbers_names_and_arity_are_errors() {
+    for line in [
+        "GET f -1 1",
+        "GET f abc 1",
+        "GET f +1 1",
+        "GET f 18446744073709551616 1",
+        "GET ../x 0 1",
+        "GET f 0",
+        "GET f 0 1 2",
+        "JOIN 0",
+        "JOIN 65536",
+        "HAVE f 3-1",
+        "HAVE f 4294967296",
+        "HELLO p2p/2 peer",
+        "HELLO p2p/1 king",
+        "OFFER f 1 abc",
+        "OFFER f",
+        "HASHED f 0 65537",
+        "HASHED f -1 1",
+        "BEAT 1",
+        "BEAT 1 x",
+        "HASHES f",
+        "HOLDERS f x",
+        "FILES extra",
+        "SEEDERS abc",
+        "SEEDERS AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "SEED nowhere aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 01",
+        "SEED 127.0.0.1:1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 0z",
+        "QUIT",
+        "",
+        " ",
+        "NOPE",
+    ] {
+        assert!(Request::parse(line).is_err(), "{line:?} parsed");
+    }
+}
+
+#[test]
+fn errors_name_the_first_bad_field_in_a_fixed_order() {
+    let cases = [
+        ("GET ../x 0", "bad_arguments GET wants <name> <first-chunk> <count>, got 2"),
+        ("GET ../x y 0", "bad_name file name contains '/'"),
+        ("GET f y z", "bad_number chunk y"),
+        ("HASHED ../x -1 65537", "bad_number count 65537"),
+        ("HASHED ../x -1 2", "bad_name file name contains '/'"),
+        ("HASHED f -1 2", "bad_number first -1"),
+        ("HAVE ../x 3-1", "bad_run 3-1"),
+        ("HELLO p2p/2 king", "bad_hello p2p/2"),
+        ("JOIN 0", "bad_number port 0"),
+        ("FILES x", "bad_arguments FILES wants nothing, got 1"),
+        ("SEED a b c d e", "bad_number address a"),
+        ("SEED 127.0.0.1:1 b c d e", "bad_hash b"),
+        ("HAVE", "bad_arguments HAVE wants <name> [<run> ...], got 0"),
+        ("NOPE 1", "unknown_command NOPE"),
+        (" x", "unknown_command  x"),
+        ("", "empty_line"),
+    ];
+    for (line, error) in cases {
+        let got = Request::parse(line).map_err(|e| e.to_string());
+        assert_eq!(got, Err(error.to_string()), "{line:?}");
+    }
+}
+
+#[test]
+fn runs_collapse_consecutive_pieces() {
+    let runs = runs_of(&[0, 1, 2, 5, 7, 8]);
+    let words: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{}-{}", r.first, r.last))
+        .collect();
+    assert_eq!(words, ["0-2", "5-5", "7-8"]);
+}
+
+#[test]
+fn replies_split_ok_from_err() {
+    assert_eq!(Reply::parse("OK"), Some(Reply::Ok(vec![])));
+    assert_eq!(
+        Reply::parse("OK 3 x"),
+        Some(Reply::Ok(vec!["3".into(), "x".into()]))
+    );
+    assert_eq!(Reply::parse("ERR no"), Some(Reply::Err("no".into())));
+    assert_eq!(Reply::parse("WHAT"), None);
+}
