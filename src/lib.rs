@@ -1,6 +1,7 @@
 //! p2p: a BitTorrent-style peer-to-peer file-sharing system. One binary, three roles: the
-//! tracker, the automatic swarm peer, and (later) the interactive client. The modules are
-//! rooms by concern; each only calls rooms below it.
+//! tracker, the automatic swarm peer, and the interactive client. The modules are rooms by
+//! concern; each only calls the rooms below it (README, "Layout", lists them in that order).
+//! Only what the integration tests use is public.
 
 mod atomic_file;
 pub mod chunk;
