@@ -140,3 +140,44 @@ pub fn number(words: &[String], i: usize) -> Result<u64, LinkError> {
         .and_then(|w| crate::protocol::parse_u64("reply", w).ok())
         .ok_or_else(|| LinkError::Garbled(words.join(" ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::net::TcpListener;
+    use std::thread;
+
+    /// A node that greets, then answers every request line with `reply`.
+    fn answering(reply: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut lines = BufReader::new(stream).lines();
+            writer.write_all(b"OK p2p/1 peer\n").unwrap();
+            while let Some(Ok(_)) = lines.next() {
+                writer.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_list_reply_returns_its_head_and_as_many_lines_as_it_says() {
+        let addr = answering("OK 7 2\nfirst line\nsecond line\n");
+        let mut link = Link::connect(addr, Role::Peer, Duration::from_secs(5)).unwrap();
+        let (head, lines) = link.call_list(&Request::Files, 1).unwrap();
+        assert_eq!(head, ["7", "2"]);
+        assert_eq!(lines, ["first line", "second line"]);
+    }
+
+    #[test]
+    fn a_list_reply_without_its_count_is_garbled() {
+        let addr = answering("OK\n");
+        let mut link = Link::connect(addr, Role::Peer, Duration::from_secs(5)).unwrap();
+        let got = link.call_list(&Request::State, 0);
+        assert!(matches!(got, Err(LinkError::Garbled(_))), "{got:?}");
+    }
+}
