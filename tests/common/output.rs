@@ -115,3 +115,10 @@ pub fn parse_shutdown(text: &str) -> (u64, Vec<String>) {
     assert!(text.ends_with('\n'));
     (id, names)
 }
+
+/// The tracker's output up to its last complete line.
+pub fn complete_blocks(out: &str) -> String {
+    out.rfind('\n')
+        .map(|i| out[..=i].to_string())
+        .unwrap_or_default()
+}

@@ -75,16 +75,30 @@ impl Raw {
         }
     }
 
-    /// Whether the other side closed the connection (EOF) before `limit`.
+    /// Whether the other side closed the connection (an EOF or a reset) within `limit`;
+    /// false if it is still open then. Whatever it sends meanwhile is read and dropped.
     pub fn closed_within(&mut self, limit: Duration) -> bool {
-        let _ = self.stream.set_read_timeout(Some(limit));
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if self.line().is_none() {
-                return true;
+        use std::io::{ErrorKind, Read};
+        let deadline = Instant::now() + limit;
+        let mut sink = [0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            // `set_read_timeout` refuses zero, which `left` is not here.
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.reader.read(&mut sink) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) => match e.kind() {
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => return true,
+                    // A time-out (still open at the limit), or a signal: look again.
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted => {}
+                    _ => return false,
+                },
             }
         }
-        false
     }
 }
 
