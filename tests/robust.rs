@@ -212,14 +212,7 @@ fn fake_tracker(listener: TcpListener, files: Vec<String>) {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut out = stream.try_clone().unwrap();
-    let mut reader = std::io::BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
-            return;
-        }
+    serve_lines(stream, |line, out| {
         let word = line.split_whitespace().next().unwrap_or("");
         let reply = match word {
             "HELLO" => "OK p2p/1 tracker".to_string(),
@@ -229,12 +222,13 @@ fn fake_tracker(listener: TcpListener, files: Vec<String>) {
             "HOLDERS" => "OK 0".to_string(),
             "LEAVE" => {
                 let _ = out.write_all(b"OK BYE\n");
-                return;
+                return false;
             }
             _ => "OK 1".to_string(),
         };
         let _ = out.write_all(format!("{reply}\n").as_bytes());
-    }
+        true
+    });
 }
 
 /// Offers are bounded by the pieces they would take, not only by their number.

@@ -136,18 +136,11 @@ fn lying_server(listener: TcpListener, data: Vec<u8>, lie: Lie, asked: Arc<Atomi
         let asked = asked.clone();
         let data = data.clone();
         thread::spawn(move || {
-            let mut out = stream.try_clone().unwrap();
-            let mut reader = std::io::BufReader::new(stream);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
-                    return;
-                }
+            serve_lines(stream, |line, out| {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 if words.first() == Some(&"HELLO") {
                     let _ = out.write_all(b"OK p2p/1 peer\n");
-                    continue;
+                    return true;
                 }
                 let first: usize = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
                 let count: usize = words.get(3).and_then(|w| w.parse().ok()).unwrap_or(1);
@@ -174,13 +167,11 @@ fn lying_server(listener: TcpListener, data: Vec<u8>, lie: Lie, asked: Arc<Atomi
                         let _ = out.write_all(format!("OK {len}\n").as_bytes());
                         let _ = out.write_all(&data[start..start + len / 2]);
                         let _ = out.shutdown(std::net::Shutdown::Both);
-                        return;
+                        return false;
                     }
                 };
-                if out.write_all(&reply).is_err() {
-                    return;
-                }
-            }
+                out.write_all(&reply).is_ok()
+            })
         });
     }
 }

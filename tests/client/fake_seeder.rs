@@ -28,10 +28,7 @@ impl FakeSeeder {
             for stream in listener.incoming().flatten() {
                 let (a, q, data, key) = (a.clone(), q.clone(), data.clone(), key_owned.clone());
                 thread::spawn(move || {
-                    let mut out = stream.try_clone().unwrap();
-                    let mut reader = std::io::BufReader::new(stream);
-                    let mut line = String::new();
-                    while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+                    serve_lines(stream, |line, out| {
                         let w: Vec<&str> = line.split_whitespace().collect();
                         let reply = match w.as_slice() {
                             ["HELLO", ..] => b"OK p2p/1 peer\n".to_vec(),
@@ -51,11 +48,8 @@ impl FakeSeeder {
                             }
                             _ => b"ERR no\n".to_vec(),
                         };
-                        if out.write_all(&reply).is_err() {
-                            return;
-                        }
-                        line.clear();
-                    }
+                        out.write_all(&reply).is_ok()
+                    })
                 });
             }
         });

@@ -143,3 +143,22 @@ pub fn hashed_of(name: &str, data: &[u8]) -> Vec<u8> {
     msg.extend_from_slice(&hashes);
     msg
 }
+
+/// Serves one connection a line at a time, for fake trackers and fake peers: `answer` gets
+/// each line (with its ending) and the stream to reply on, and says whether to go on. Ends
+/// at EOF or a read error.
+pub fn serve_lines(
+    stream: std::net::TcpStream,
+    mut answer: impl FnMut(&str, &mut std::net::TcpStream) -> bool,
+) {
+    use std::io::BufRead;
+    let mut out = stream.try_clone().expect("clone");
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || !answer(&line, &mut out) {
+            return;
+        }
+    }
+}
