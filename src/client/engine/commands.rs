@@ -58,7 +58,7 @@ impl Core {
         });
         self.register(&key);
         self.save();
-        self.note(&format!(
+        self.notes.note(&format!(
             "share {} as {}",
             path.display(),
             mtorrent.display()
@@ -94,7 +94,8 @@ impl Core {
             .map_err(|e| format!("cannot download to {}: {e}", dest.display()))?;
         self.refresh_holders();
         self.save();
-        self.note(&format!("get {} to {}", mtorrent.display(), dest.display()));
+        self.notes
+            .note(&format!("get {} to {}", mtorrent.display(), dest.display()));
         Ok(vec![format!(
             "downloading {name} to {} in the background",
             dest.display()
@@ -169,7 +170,7 @@ impl Core {
         self.store.forget(&r.key);
         let _ = fs::remove_file(&r.mtorrent);
         self.save();
-        self.note(&format!("remove {}", r.mtorrent.display()));
+        self.notes.note(&format!("remove {}", r.mtorrent.display()));
         Ok(vec![format!(
             "removed {} (the file stays at {})",
             r.meta.name,

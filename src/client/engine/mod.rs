@@ -3,9 +3,11 @@
 //! tracker I/O. The shell sends it [`Cmd`]s and waits for the answer. This room holds the
 //! records and the loop; each concern the loop serves has its own room below it:
 //! [`commands`] (what the shell asks), [`tick`] (the background work), [`saved`] (save and
-//! restore across runs) and [`tracker_link`] (the tracker connection with failover).
+//! restore across runs), [`records`] (adding a download, reading progress),
+//! [`tracker_link`] (the tracker connection with failover) and [`notes`] (the `--log` file).
 
 mod commands;
+mod notes;
 mod records;
 mod saved;
 mod tick;
@@ -17,8 +19,7 @@ use crate::link::Link;
 use crate::metainfo::Metainfo;
 use crate::peer::store::Store;
 use crate::protocol::Request;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use notes::Notes;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,7 +89,7 @@ struct Core {
     store: Arc<Store>,
     records: Vec<Record>,
     state_file: PathBuf,
-    log: Option<fs::File>,
+    notes: Notes,
     refreshed: Option<Instant>,
 }
 
@@ -101,16 +102,7 @@ pub fn start(
     state_dir: PathBuf,
     log: Option<PathBuf>,
 ) -> Result<Engine, Error> {
-    let log = match log {
-        Some(p) => Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
-                .map_err(|e| Error::failed(p.display(), e))?,
-        ),
-        None => None,
-    };
+    let notes = Notes::open(log)?;
     let mut core = Core {
         me,
         trackers,
@@ -119,7 +111,7 @@ pub fn start(
         store,
         records: Vec::new(),
         state_file: state_dir.join("client.state"),
-        log,
+        notes,
         refreshed: None,
     };
     let saved =
@@ -141,13 +133,6 @@ pub fn start(
 }
 
 impl Core {
-    /// Appends one line to the `--log` file, if any; every room below writes its notes here.
-    fn note(&mut self, line: &str) {
-        if let Some(f) = &mut self.log {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-
     fn run(mut self, rx: Receiver<Asked>) {
         let mut last_tick = Instant::now();
         loop {

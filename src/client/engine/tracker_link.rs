@@ -19,7 +19,7 @@ impl Core {
             match Link::connect(addr, Role::Client, TRACKER_TIMEOUT) {
                 Ok(link) => {
                     self.link = Some(link);
-                    self.note(&format!("using tracker {addr}"));
+                    self.notes.note(&format!("using tracker {addr}"));
                     let keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
                     for key in keys {
                         let req = self.seed_request(&key);
@@ -104,7 +104,7 @@ impl Core {
                 Err(e) => {
                     let lost = self.trackers[self.current];
                     eprintln!("client: tracker {lost} stopped answering ({e}); switching");
-                    self.note(&format!("lost tracker {lost}: {e}"));
+                    self.notes.note(&format!("lost tracker {lost}: {e}"));
                     self.link = None;
                     self.current = (self.current + 1) % self.trackers.len();
                     if attempt == 1 {
