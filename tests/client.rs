@@ -1,207 +1,19 @@
 //! The interactive client and the pair of trackers, end to end: real trackers and clients on
-//! 127.0.0.1 driven through stdin, every byte compared, trackers killed and restarted.
+//! 127.0.0.1 driven through stdin, every byte compared, trackers killed and restarted. The set-up (a tracker pair and
+//! clients) is in client/harness.rs, the fake seeder of the resume test in client/fake_seeder.rs.
 
 mod common;
+#[path = "client/fake_seeder.rs"]
+mod fake_seeder;
+#[path = "client/harness.rs"]
+mod harness;
 
 use common::*;
+use fake_seeder::*;
+use harness::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(60);
-const KIB: usize = 1024;
-const PIECE: usize = 512 * KIB;
-
-/// A port on 127.0.0.1 that nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Pair {
-    root: TempDir,
-    ports: [u16; 2],
-    trackers: [Option<Proc>; 2],
-}
-
-impl Pair {
-    fn start(tag: &str) -> Pair {
-        let root = TempDir::new(tag);
-        let ports = [free_port(), free_port()];
-        let mut pair = Pair {
-            root,
-            ports,
-            trackers: [None, None],
-        };
-        pair.start_tracker(0);
-        pair.start_tracker(1);
-        pair
-    }
-
-    fn addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[i])
-    }
-
-    fn start_tracker(&mut self, i: usize) {
-        let dir = self.root.path().join(format!("tracker{i}"));
-        fs::create_dir_all(&dir).unwrap();
-        let (me, twin) = (self.addr(i), self.addr(1 - i));
-        let name = format!("tracker{i}-{}", self.trackers[i].is_some() as u8);
-        let proc = Proc::spawn(
-            BIN,
-            &["tracker", &me, &twin, "state.txt", "log.txt"],
-            &dir,
-            self.root.path(),
-            &name,
-        );
-        let port = self.ports[i];
-        assert!(
-            wait_until(LIMIT, || std::net::TcpStream::connect(("127.0.0.1", port))
-                .is_ok()),
-            "tracker {i} listens"
-        );
-        self.trackers[i] = Some(proc);
-    }
-
-    fn kill_tracker(&mut self, i: usize) {
-        if let Some(p) = &mut self.trackers[i] {
-            p.kill();
-        }
-    }
-
-    /// A client in its own folder, knowing the trackers `knows` (indexes) in that order.
-    fn client(&self, name: &str, knows: &[usize]) -> Client {
-        let dir = self.root.path().join(name);
-        fs::create_dir_all(&dir).unwrap();
-        Client::start(
-            &dir,
-            self.root.path(),
-            name,
-            free_port(),
-            knows.iter().map(|&i| self.addr(i)).collect(),
-        )
-    }
-}
-
-struct Client {
-    proc: Proc,
-    dir: PathBuf,
-}
-
-impl Client {
-    fn start(dir: &Path, logs: &Path, name: &str, port: u16, trackers: Vec<String>) -> Client {
-        let me = format!("127.0.0.1:{port}");
-        let mut args = vec!["client", me.as_str()];
-        args.extend(trackers.iter().map(String::as_str));
-        let proc = Proc::spawn_interactive(BIN, &args, dir, logs, name);
-        Client {
-            proc,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Sends a command and waits until stdout grew by a line that contains `expect`.
-    fn run(&mut self, command: &str, expect: &str) -> String {
-        self.send_and_watch(command, expect, Proc::stdout)
-    }
-
-    /// Sends a command and waits for an error line that contains `expect` on stderr.
-    fn fails(&mut self, command: &str, expect: &str) {
-        let got = self.send_and_watch(command, expect, Proc::stderr);
-        assert!(got.starts_with("error: "), "{got:?}");
-    }
-
-    /// Sends `command`, then waits until what `stream` shows after it contains `expect`.
-    fn send_and_watch(
-        &mut self,
-        command: &str,
-        expect: &str,
-        stream: fn(&Proc) -> String,
-    ) -> String {
-        let before = stream(&self.proc).len();
-        self.proc.send_line(command);
-        let mut got = String::new();
-        let seen = wait_until(LIMIT, || {
-            got = stream(&self.proc)[before..].to_string();
-            got.contains(expect)
-        });
-        assert!(
-            seen,
-            "{command:?}: wanted {expect:?}, got {got:?}; stderr: {}",
-            self.proc.stderr()
-        );
-        got
-    }
-
-    /// Asks `show downloads` until its answer is exactly `want` (bounded).
-    fn downloads_become(&mut self, want: &[String]) {
-        let mut last = String::new();
-        let ok = wait_until(LIMIT, || {
-            let before = self.proc.stdout().len();
-            self.proc.send_line("show downloads");
-            let answered = wait_until(Duration::from_secs(10), || {
-                self.proc.stdout()[before..].lines().count() >= want.len().max(1)
-            });
-            last = self.proc.stdout()[before..].to_string();
-            answered
-                && last.lines().collect::<Vec<_>>()
-                    == want.iter().map(String::as_str).collect::<Vec<_>>()
-        });
-        assert!(ok, "show downloads: wanted {want:?}, last got {last:?}");
-    }
-
-    /// Asks `show downloads` until its lines satisfy `ok` (bounded).
-    fn downloads_where(&mut self, what: &str, ok: impl Fn(&[&str]) -> bool) {
-        let mut last = String::new();
-        let seen = wait_until(LIMIT, || {
-            let before = self.proc.stdout().len();
-            self.proc.send_line("show downloads");
-            let answered = wait_until(Duration::from_secs(10), || {
-                self.proc.stdout().len() > before
-            });
-            thread::sleep(Duration::from_millis(50));
-            last = self.proc.stdout()[before..].to_string();
-            answered && ok(&last.lines().collect::<Vec<_>>())
-        });
-        assert!(seen, "show downloads never showed {what}; last: {last:?}");
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn quit(&mut self) {
-        self.proc.send_line("quit");
-        assert!(self.proc.wait(LIMIT).success(), "{}", self.proc.stderr());
-    }
-}
-
-/// The `.mtorrent` text of `data` as the format defines it, computed here independently.
-fn expected_mtorrent(trackers: [&str; 2], name: &str, data: &[u8]) -> String {
-    let hashes: String = data
-        .chunks(PIECE)
-        .map(|p| p2p::chunk::to_hex(&p2p::hashing::sha1(p)))
-        .collect();
-    format!(
-        "{}\n{}\n{name}\n{}\n{hashes}\n",
-        trackers[0],
-        trackers[1],
-        data.len()
-    )
-}
-
-/// Copies `name` from one client's folder to another's (as users pass .mtorrent files).
-fn hand_over(from: &Client, to: &Client, name: &str) {
-    fs::copy(from.path(name), to.path(name)).unwrap();
-}
 
 #[test]
 fn share_get_show_and_remove_across_two_trackers_and_three_clients() {
@@ -371,71 +183,6 @@ fn downloads_fail_over_to_the_second_tracker_and_a_restarted_tracker_catches_up(
     }
 }
 
-/// A fake seeder: registers itself for `data` at a tracker and serves only the pieces
-/// `allowed` says, remembering every piece asked for.
-struct FakeSeeder {
-    allowed: Arc<Mutex<BTreeSet<u64>>>,
-    asked: Arc<Mutex<BTreeSet<u64>>>,
-}
-
-impl FakeSeeder {
-    fn start(tracker: &str, key: &str, name: &str, data: Vec<u8>) -> FakeSeeder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let allowed = Arc::new(Mutex::new(BTreeSet::new()));
-        let asked = Arc::new(Mutex::new(BTreeSet::new()));
-        let (a, q, key_owned) = (allowed.clone(), asked.clone(), key.to_string());
-        let (size, pieces) = (data.len(), data.len().div_ceil(PIECE));
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (a, q, data, key) = (a.clone(), q.clone(), data.clone(), key_owned.clone());
-                thread::spawn(move || {
-                    let mut out = stream.try_clone().unwrap();
-                    let mut reader = std::io::BufReader::new(stream);
-                    let mut line = String::new();
-                    while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
-                        let w: Vec<&str> = line.split_whitespace().collect();
-                        let reply = match w.as_slice() {
-                            ["HELLO", ..] => b"OK p2p/1 peer\n".to_vec(),
-                            ["GET", k, first, count] if *k == key => {
-                                let (first, count): (usize, usize) =
-                                    (first.parse().unwrap(), count.parse().unwrap());
-                                let piece = (first / 1024) as u64;
-                                q.lock().unwrap().insert(piece);
-                                if a.lock().unwrap().contains(&piece) {
-                                    let end = ((first + count) * 512).min(data.len());
-                                    let body = &data[first * 512..end];
-                                    [format!("OK {}\n", body.len()).into_bytes(), body.to_vec()]
-                                        .concat()
-                                } else {
-                                    b"ERR not_held\n".to_vec()
-                                }
-                            }
-                            _ => b"ERR no\n".to_vec(),
-                        };
-                        if out.write_all(&reply).is_err() {
-                            return;
-                        }
-                        line.clear();
-                    }
-                });
-            }
-        });
-        let mut raw = Raw::connect(tracker);
-        assert_eq!(raw.call("HELLO p2p/1 client"), "OK p2p/1 tracker");
-        let mut bits = vec![0u8; pieces.div_ceil(8)];
-        for p in 0..pieces {
-            bits[p / 8] |= 1 << (p % 8);
-        }
-        let seed = format!(
-            "SEED {addr} {key} {name} {size} {}",
-            p2p::chunk::to_hex(&bits)
-        );
-        assert_eq!(raw.call(&seed), "OK");
-        FakeSeeder { allowed, asked }
-    }
-}
-
 #[test]
 fn a_killed_client_resumes_its_download_without_fetching_verified_pieces_again() {
     let pair = Pair::start("resume");
@@ -475,24 +222,6 @@ fn a_killed_client_resumes_its_download_without_fetching_verified_pieces_again()
         "only the missing pieces were fetched"
     );
     again.quit();
-}
-
-/// How many clients the tracker at `addr` lists as holding some piece of `key`.
-fn seeders(addr: &str, key: &str) -> usize {
-    let mut raw = Raw::connect(addr);
-    raw.call("HELLO p2p/1 client");
-    let head = raw.call(&format!("SEEDERS {key}"));
-    let n: usize = head
-        .strip_prefix("OK ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let lines: Vec<String> = (0..n).map(|_| raw.line().expect("seeder line")).collect();
-    let holds_some = |l: &String| {
-        l.rsplit(' ')
-            .next()
-            .is_some_and(|b| b.bytes().any(|c| c != b'0'))
-    };
-    lines.iter().filter(|l| holds_some(l)).count()
 }
 
 #[test]

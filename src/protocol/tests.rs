@@ -119,7 +119,10 @@ fn bad_numbers_names_and_arity_are_errors() {
 #[test]
 fn errors_name_the_first_bad_field_in_a_fixed_order() {
     let cases = [
-        ("GET ../x 0", "bad_arguments GET wants <name> <first-chunk> <count>, got 2"),
+        (
+            "GET ../x 0",
+            "bad_arguments GET wants <name> <first-chunk> <count>, got 2",
+        ),
         ("GET ../x y 0", "bad_name file name contains '/'"),
         ("GET f y z", "bad_number chunk y"),
         ("HASHED ../x -1 65537", "bad_number count 65537"),

@@ -1,0 +1,80 @@
+//! The background work between commands: giving up what the store dropped, telling the
+//! tracker about newly verified pieces, noticing finished downloads, and refreshing who holds
+//! each unfinished download so download workers start for new holders.
+
+use super::{Core, Kind};
+use crate::chunk::Bitset;
+use crate::peer::download;
+use crate::protocol::Request;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How often the holders of each download are refreshed.
+const REFRESH: Duration = Duration::from_secs(1);
+
+impl Core {
+    pub(super) fn tick(&mut self) {
+        // Files given up here (a seed changed on disk, a download nobody can complete) are
+        // no longer ours to offer.
+        for key in self.store.take_drops() {
+            let me = self.me;
+            if let Err(e) = self.call(&Request::Unseed { addr: me, key }) {
+                eprintln!("client: the trackers did not take a removal: {e}");
+            }
+        }
+        let reports = self.store.take_reports();
+        for (key, _) in &reports {
+            self.register(key);
+        }
+        // A download that just completed is saved as a share from now on.
+        let mut finished = false;
+        for r in &mut self.records {
+            if let Kind::Download {
+                done: done @ false, ..
+            } = &mut r.kind
+                && self
+                    .store
+                    .progress(&r.key)
+                    .is_some_and(|(_, complete)| complete)
+            {
+                *done = true;
+                finished = true;
+            }
+        }
+        if !reports.is_empty() || finished {
+            self.save();
+        }
+        if self.refreshed.is_none_or(|t| t.elapsed() >= REFRESH) {
+            self.refresh_holders();
+        }
+    }
+
+    /// Asks who holds each unfinished download, and starts workers for new holders.
+    pub(super) fn refresh_holders(&mut self) {
+        self.refreshed = Some(Instant::now());
+        let keys: Vec<String> = self
+            .records
+            .iter()
+            .filter(|r| self.store.progress(&r.key).is_some_and(|(_, done)| !done))
+            .map(|r| r.key.clone())
+            .collect();
+        for key in keys {
+            let Ok(lines) = self.call_list(&Request::Seeders { key: key.clone() }) else {
+                continue;
+            };
+            let npieces = self.store.progress(&key).map_or(0, |(b, _)| b.num_bits());
+            let holders: Vec<(SocketAddr, Bitset)> = lines
+                .iter()
+                .filter_map(|l| {
+                    let (addr, bits) = l.split_once(' ')?;
+                    let addr: SocketAddr = addr.parse().ok()?;
+                    let bits = Bitset::from_word(bits, npieces)?;
+                    (addr != self.me).then_some((addr, bits))
+                })
+                .collect();
+            for remote in self.store.set_holders(&key, holders) {
+                download::spawn(self.store.clone(), remote);
+            }
+        }
+    }
+}
