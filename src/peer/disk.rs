@@ -1,7 +1,9 @@
-//! The peer's disk: finding the files to offer in `Shared/`, partial files of downloads in
-//! progress, moving a complete download into place, and the [`Stamp`] that tells whether a
-//! file in its final place is still the one that was hashed. Every read and write here is
-//! positioned I/O on a shared `File`, done outside the store's lock.
+//! The peer's files and folders on disk: finding the files to offer in `Shared/`, the
+//! partial files of downloads in progress (and, on resume, which of their pieces already
+//! check out), moving a complete download into place, and the [`Stamp`] that tells whether a
+//! file in its final place is still the one that was hashed. The bytes of pieces are read
+//! and written by the store's upload and download sides, with positioned I/O on a shared
+//! `File`; nothing here runs under the store's lock.
 
 use crate::chunk::{Bitset, FileMeta, Geometry};
 use std::fs::{self, File, OpenOptions};

@@ -38,7 +38,8 @@ impl Job {
 /// What became of a fetched piece.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// Verified and written (and, if it was the last, the file is in place).
+    /// Verified and written (if it was the last, the file was then moved into place, or
+    /// given up if that failed).
     Stored,
     /// Another worker delivered it first, or the file is no longer wanted.
     Duplicate,

@@ -9,7 +9,8 @@
 //! receives a file by rename once every piece has matched. A piece is fetched only once its
 //! hash is known. A file served from its final place is served only while it looks as it did
 //! when it was hashed or moved in (see [`Stamp`]). No disk or socket I/O happens under the
-//! lock: callers get an `Arc<File>` and do positioned I/O outside.
+//! lock: the store takes what it needs under it (an `Arc<File>`, an offset) and reads,
+//! writes or renames after letting go.
 
 mod fetch;
 mod outbox;
@@ -147,7 +148,8 @@ impl Store {
     /// them: they are hashed later, by [`crate::peer::hasher`]. Prepares `partial` (emptied
     /// of leftovers) for downloads.
     pub fn open(shared: &Path, partial: &Path) -> io::Result<Store> {
-        let found = disk::scan_shared(shared)?;
+        let mut found = disk::scan_shared(shared)?;
+        found.sort_by(|a, b| a.name.cmp(&b.name));
         disk::clear_partial_dir(partial)?;
         let store = Store {
             partial: Some(partial.to_path_buf()),
