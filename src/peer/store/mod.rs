@@ -121,6 +121,18 @@ impl Local {
     fn serves(&self) -> bool {
         matches!(self.status, Status::Own | Status::Complete)
     }
+
+    /// For a complete file we serve from its final place: where it is and how it must
+    /// still look there (see [`Stamp`]).
+    fn stamp_to_check(&self) -> Option<(PathBuf, Stamp)> {
+        let stamp = self.stamp.filter(|_| self.serves())?;
+        Some((self.path.clone(), stamp))
+    }
+
+    /// Whether this is one of our own files with pieces still to hash.
+    fn unhashed(&self) -> bool {
+        self.status == Status::Own && !self.meta.fully_hashed()
+    }
 }
 
 #[derive(Default)]
@@ -332,7 +344,7 @@ impl Store {
         let mut seeds: Vec<(String, Arc<File>, Geometry)> = inner
             .files
             .iter()
-            .filter(|(_, l)| l.status == Status::Own && !l.meta.fully_hashed())
+            .filter(|(_, l)| l.unhashed())
             .map(|(n, l)| (n.clone(), l.file.clone(), l.meta.geometry))
             .collect();
         seeds.sort_by_key(|(n, _, g)| (g.size(), n.clone()));
@@ -342,10 +354,7 @@ impl Store {
     /// Whether some of our own files are still being hashed.
     pub fn hashing(&self) -> bool {
         let inner = self.lock();
-        inner
-            .files
-            .values()
-            .any(|l| l.status == Status::Own && !l.meta.fully_hashed())
+        inner.files.values().any(Local::unhashed)
     }
 
     /// Records the hashes of the next pieces of our own file `name` (none, for an empty

@@ -1,7 +1,7 @@
 //! The upload side of the store: reading a chunk run for a remote, provided every piece it
 //! touches is verified here and the file still looks as it did when it was hashed.
 
-use super::{Status, Store};
+use super::{Local, Status, Store};
 use crate::protocol::MAX_GET_CHUNKS;
 use std::fmt;
 use std::os::unix::fs::FileExt;
@@ -63,10 +63,7 @@ impl Store {
             {
                 return Err(Refusal::NotHeld);
             }
-            let check = local
-                .serves()
-                .then(|| local.stamp.map(|s| (local.path.clone(), s)));
-            (local.file.clone(), offset, len, check.flatten())
+            (local.file.clone(), offset, len, local.stamp_to_check())
         };
         data.resize(len, 0);
         let read = file.read_exact_at(data, offset);
@@ -83,13 +80,7 @@ impl Store {
     /// in (size, modification time, inode): a seed rewritten, truncated, replaced or deleted
     /// under us must not be served.
     pub fn still_intact(&self, name: &str) -> bool {
-        let expected = {
-            let inner = self.lock();
-            match inner.files.get(name) {
-                Some(l) if l.serves() => l.stamp.map(|stamp| (l.path.clone(), stamp)),
-                _ => None,
-            }
-        };
+        let expected = self.lock().files.get(name).and_then(Local::stamp_to_check);
         expected.is_none_or(|(path, stamp)| stamp.holds_for(&path))
     }
 }

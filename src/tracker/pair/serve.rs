@@ -104,9 +104,7 @@ impl PairConn<'_> {
             }
             Request::Ping => "OK".to_string(),
             Request::Hello { .. } => "ERR hello_twice".to_string(),
-            other => {
-                format!("ERR not_in_pair_mode {}", other.verb())
-            }
+            other => format!("ERR not_in_pair_mode {}", other.verb()),
         }
     }
 }
