@@ -1,7 +1,7 @@
 //! Writing a whole file so that no reader ever sees it half written: the bytes go to a
 //! temporary file beside it (`<name>.tmp`, on the same file system), which is then renamed
 //! over it. Used for the grading tracker's `port.txt`, the pair tracker's state file and
-//! the client's state.
+//! the client's state file.
 
 use std::ffi::OsString;
 use std::fs;

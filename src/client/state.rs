@@ -54,9 +54,7 @@ pub fn save(file: &Path, records: &[Saved]) -> io::Result<()> {
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir)?;
     }
-    let tmp = file.with_extension("tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, file)
+    crate::atomic_file::write(file, text)
 }
 
 /// Reads the records back; a line that does not parse is skipped (and reported).
