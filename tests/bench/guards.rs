@@ -26,8 +26,8 @@ impl Drop for Work {
 pub struct Children(pub Vec<(std::process::Child, bool)>);
 
 impl Children {
-    /// Waits for child `i` and returns its exit status and peak RSS in KiB.
-    pub fn reap(&mut self, i: usize) -> (i32, i64) {
+    /// Waits for child `i` and returns what it used.
+    pub fn reap(&mut self, i: usize) -> Usage {
         let (child, reaped) = &mut self.0[i];
         *reaped = true;
         reap(child.id())
@@ -45,8 +45,18 @@ impl Drop for Children {
     }
 }
 
-/// Waits for `pid` and returns its peak RSS in KiB, from the kernel's accounting (wait4).
-pub fn reap(pid: u32) -> (i32, i64) {
+/// What a reaped child used, from the kernel's accounting (wait4).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub status: i32,
+    /// Peak resident memory, KiB.
+    pub rss_kib: i64,
+    /// User plus system CPU time, seconds.
+    pub cpu_secs: f64,
+}
+
+/// Waits for `pid` and returns its exit status, peak RSS and CPU time.
+pub fn reap(pid: u32) -> Usage {
     unsafe extern "C" {
         fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut [i64; 18]) -> i32;
     }
@@ -57,7 +67,14 @@ pub fn reap(pid: u32) -> (i32, i64) {
     if r != pid as i32 {
         fail(&format!("wait4 failed for {pid}"));
     }
-    (status, usage[4])
+    // struct rusage opens with ru_utime and ru_stime, two timevals (seconds, microseconds),
+    // then ru_maxrss.
+    let secs = |s: i64, us: i64| s as f64 + us as f64 * 1e-6;
+    Usage {
+        status,
+        rss_kib: usage[4],
+        cpu_secs: secs(usage[0], usage[1]) + secs(usage[2], usage[3]),
+    }
 }
 
 /// Waits up to 10 s for the tracker in `dir` to write its port to port.txt.

@@ -24,6 +24,8 @@ pub struct Run {
     pub transfers_secs: f64,
     pub tracker_rss_kib: i64,
     pub peer_rss_kib: i64,
+    /// CPU-seconds (user + system) of the tracker and every peer together.
+    pub cpu_secs: f64,
     pub acquired: u64,
 }
 
@@ -36,9 +38,14 @@ impl Run {
         self.moved() as f64 / 1e6 / self.secs
     }
 
+    /// CPU-seconds per gigabyte (1e9 bytes) received.
+    pub fn cpu_per_gb(&self) -> f64 {
+        self.cpu_secs / (self.moved() as f64 / 1e9)
+    }
+
     pub fn line(&self) -> String {
         format!(
-            "peers={} size={}B alive={}s seconds={:.3} transfers_done={:.3}s received={:.0}MB rate={:.0}MB/s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
+            "peers={} size={}B alive={}s seconds={:.3} transfers_done={:.3}s received={:.0}MB rate={:.0}MB/s cpu={:.2}s cpu_per_gb={:.2}s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
             self.peers,
             self.size,
             self.alive,
@@ -46,6 +53,8 @@ impl Run {
             self.transfers_secs,
             self.moved() as f64 / 1e6,
             self.mbps(),
+            self.cpu_secs,
+            self.cpu_per_gb(),
             self.port_ms,
             self.tracker_rss_kib,
             self.peer_rss_kib,
@@ -156,13 +165,14 @@ pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
             .map(|c| (c, false))
             .collect(),
     );
-    let mut peer_rss = 0;
+    let (mut peer_rss, mut cpu_secs) = (0, 0.0);
     for i in 0..children.0.len() {
-        let (status, rss) = children.reap(i);
-        if status != 0 {
-            fail(&format!("a peer exited with status {status}"));
+        let used = children.reap(i);
+        if used.status != 0 {
+            fail(&format!("a peer exited with status {}", used.status));
         }
-        peer_rss = peer_rss.max(rss);
+        peer_rss = peer_rss.max(used.rss_kib);
+        cpu_secs += used.cpu_secs;
     }
     let secs = start.elapsed().as_secs_f64();
     // Every peer has exited: whatever the tracker printed is all there will be.
@@ -179,7 +189,8 @@ pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
     };
     // The tracker runs until killed; then read its peak RSS.
     let _ = tracker.0[0].0.kill();
-    let (_, tracker_rss) = tracker.reap(0);
+    let tracker_used = tracker.reap(0);
+    cpu_secs += tracker_used.cpu_secs;
     for i in 0..peers {
         let shared = work.0.join(format!("peer{i}/Shared"));
         for (name, sum) in &sums {
@@ -201,8 +212,9 @@ pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         secs,
         port_ms,
         transfers_secs,
-        tracker_rss_kib: tracker_rss,
+        tracker_rss_kib: tracker_used.rss_kib,
         peer_rss_kib: peer_rss,
+        cpu_secs,
         acquired,
     }
 }
