@@ -9,8 +9,11 @@ all: build
 build:
 	$(CARGO) build --release $(OFFLINE)
 
+# Every test with the SHA-1 backend this CPU gets, then the unit tests and the swarm tests
+# again with the portable one forced (P2P_SHA1=portable), so both backends are exercised.
 test:
 	$(CARGO) test $(OFFLINE)
+	P2P_SHA1=portable $(CARGO) test $(OFFLINE) --lib --test swarm
 
 # A crowded swarm, repeated: every run must end with every file everywhere.
 LOAD_RUNS ?= 5

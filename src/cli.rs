@@ -14,11 +14,13 @@ usage:
                                run one of two trackers kept in sync (addresses are ip:port)
   p2p client MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]
                                run the interactive client, serving others at MY_ADDR
+  p2p --version                show the version and which SHA-1 backend this CPU uses
   p2p --help                   show this text";
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Help,
+    Version,
     Tracker,
     Peer {
         tracker: SocketAddr,
@@ -41,6 +43,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["-h" | "--help" | "help"] => Ok(Command::Help),
+        ["-V" | "--version" | "version"] => Ok(Command::Version),
         ["tracker"] => Ok(Command::Tracker),
         ["tracker", me, twin, state, log] => Ok(Command::PairTracker {
             me: addr(me)?,

@@ -30,6 +30,14 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             println!("{}", cli::USAGE);
             Ok(())
         }
+        Command::Version => {
+            let sha1 = match hashing::backend() {
+                hashing::Backend::ShaNi => "sha-ni",
+                hashing::Backend::Portable => "portable",
+            };
+            println!("p2p {} (sha1: {sha1})", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         Command::Tracker => tracker::run_grading().map_err(|e| Error::failed("tracker", e)),
         Command::Peer { tracker, min_alive } => peer::run(tracker, min_alive),
         Command::PairTracker {

@@ -12,6 +12,12 @@ impl Rng {
         Rng(seed | 1)
     }
 
+    /// A generator that repeats its sequence for the same seed (for tests that print it).
+    #[cfg(test)]
+    pub fn from_seed(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;

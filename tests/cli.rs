@@ -52,6 +52,28 @@ fn help_goes_to_stdout_and_exits_0() {
 }
 
 #[test]
+fn version_names_the_sha1_backend_and_the_switch_forces_the_portable_one() {
+    let version = |portable: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--version").env_remove(p2p::hashing::BACKEND_VAR);
+        if portable {
+            cmd.env(p2p::hashing::BACKEND_VAR, "portable");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let native = if p2p::hashing::sha_ni_available() {
+        "sha-ni"
+    } else {
+        "portable"
+    };
+    let expect = |backend: &str| format!("p2p {} (sha1: {backend})\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(version(false), expect(native));
+    assert_eq!(version(true), expect("portable"));
+}
+
+#[test]
 fn the_scripts_pass_usage_errors_through() {
     let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = TempDir::new("script-usage");

@@ -3,7 +3,7 @@
 //! Lays out one folder per peer as a grader would (the scripts, the release binary, one file
 //! in `Shared/`), runs the real `sh tracker.sh` and `sh peer.sh`, times from the first peer's
 //! start to the last peer's exit, checks every copy's SHA-1, and prints one line per run. In
-//! the same run it measures this machine's floor for the same bytes: SHA-1 in 512-byte chunks
+//! the same run it measures this machine's floor for the same bytes: SHA-1 in 64 KiB pieces
 //! on every core, plus one loopback TCP stream with large writes; `ratio` is swarm seconds
 //! over floor seconds.
 //!
@@ -88,8 +88,9 @@ fn main() {
     let floor = floor(run.moved());
     println!("{}", run.line());
     println!(
-        "floor={:.3}s (sha1 512-byte chunks on {} cores {:.3}s + loopback tcp {:.3}s) ratio={:.2}",
+        "floor={:.3}s (sha1 {:?} 64 KiB pieces on {} cores {:.3}s + loopback tcp {:.3}s) ratio={:.2}",
         floor.total(),
+        p2p::hashing::backend(),
         cores(),
         floor.sha1,
         floor.tcp,

@@ -3,6 +3,12 @@
 //! `peer::hasher`); the interactive client hashes a file whole before it writes its
 //! `.mtorrent`; download workers verify each piece as it arrives.
 
+mod sha1;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
+
+pub use sha1::{BACKEND_VAR, Backend, backend, sha_ni_available, sha1, sha1_portable, sha1_sha_ni};
+
 use crate::chunk::{FileMeta, Geometry, Sha1Hash};
 use std::fs::File;
 use std::io;
@@ -11,10 +17,6 @@ use std::time::{Duration, Instant};
 
 /// How long hashes gather before [`hash_pieces`] hands them over together.
 const BATCH_EVERY: Duration = Duration::from_millis(50);
-
-pub fn sha1(data: &[u8]) -> Sha1Hash {
-    sha1_smol::Sha1::from(data).digest().bytes()
-}
 
 /// Splits a raw block of piece hashes (as `HASHED` and `HASHES` carry them) into hashes;
 /// `None` unless its length is a multiple of 20.
@@ -88,25 +90,4 @@ pub fn verified_pieces(file: &File, meta: &FileMeta) -> crate::chunk::Bitset {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::chunk::to_hex;
-
-    #[test]
-    fn sha1_matches_a_known_digest() {
-        assert_eq!(
-            to_hex(&sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-    }
-
-    #[test]
-    fn hash_blocks_split_in_twenties_or_not_at_all() {
-        let block: Vec<u8> = (0..60).collect();
-        let hashes = hashes_from_block(&block).unwrap();
-        assert_eq!(hashes.len(), 3);
-        assert_eq!(hashes[2][0], 40);
-        assert_eq!(hashes_from_block(&block[..59]), None);
-        assert_eq!(hashes_from_block(&[]), Some(Vec::new()));
-    }
-}
+mod tests;

@@ -1,0 +1,117 @@
+//! SHA-1 behind one function, with two backends: the CPU's SHA instructions (x86-64 SHA-NI,
+//! through `std::arch`) where the processor has them, and `sha1_smol` everywhere else.
+//! `sha1_smol` stays the reference the fast backend is tested against. The choice is made
+//! once per process; setting `P2P_SHA1=portable` in the environment forces `sha1_smol`, so
+//! both paths can be exercised on any machine.
+
+use crate::chunk::Sha1Hash;
+use std::sync::OnceLock;
+
+/// The environment variable that forces the portable backend when set to `portable`.
+pub const BACKEND_VAR: &str = "P2P_SHA1";
+
+/// Which implementation computes SHA-1 in this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sha1_smol`, plain Rust: every machine.
+    Portable,
+    /// x86-64 SHA extensions (`sha1rnds4` and friends).
+    ShaNi,
+}
+
+/// The backend this process uses: SHA-NI when the CPU has it and `P2P_SHA1` does not say
+/// `portable`. Decided on the first call and never again.
+pub fn backend() -> Backend {
+    static CHOSEN: OnceLock<Backend> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let forced = std::env::var(BACKEND_VAR).is_ok_and(|v| v == "portable");
+        if !forced && sha_ni_available() {
+            Backend::ShaNi
+        } else {
+            Backend::Portable
+        }
+    })
+}
+
+/// The SHA-1 digest of `data`, by this process's backend.
+pub fn sha1(data: &[u8]) -> Sha1Hash {
+    match backend() {
+        Backend::ShaNi => sha1_sha_ni(data).unwrap_or_else(|| sha1_portable(data)),
+        Backend::Portable => sha1_portable(data),
+    }
+}
+
+/// The SHA-1 digest of `data` by `sha1_smol`.
+pub fn sha1_portable(data: &[u8]) -> Sha1Hash {
+    sha1_smol::Sha1::from(data).digest().bytes()
+}
+
+/// Whether this CPU can run [`sha1_sha_ni`].
+pub fn sha_ni_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("sha")
+            && std::arch::is_x86_feature_detected!("sse4.1")
+            && std::arch::is_x86_feature_detected!("ssse3")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The SHA-1 digest of `data` by the CPU's SHA instructions; `None` on a CPU without them.
+pub fn sha1_sha_ni(data: &[u8]) -> Option<Sha1Hash> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !sha_ni_available() {
+            return None;
+        }
+        let mut state = INITIAL_STATE;
+        let whole = data.len() / 64 * 64;
+        // SAFETY: the CPU has the SHA, SSSE3 and SSE4.1 extensions (checked just above).
+        unsafe { super::sha_ni::compress(&mut state, &data[..whole]) };
+        let (tail, len) = padded_tail(&data[whole..], data.len() as u64);
+        // SAFETY: as above.
+        unsafe { super::sha_ni::compress(&mut state, &tail[..len]) };
+        Some(digest_bytes(&state))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = data;
+        None
+    }
+}
+
+/// SHA-1's initial hash value (FIPS 180-4, 5.3.1).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const INITIAL_STATE: [u32; 5] = [
+    0x6745_2301,
+    0xEFCD_AB89,
+    0x98BA_DCFE,
+    0x1032_5476,
+    0xC3D2_E1F0,
+];
+
+/// The last one or two blocks of a message whose final partial block is `rest` (under 64
+/// bytes) and whose whole length is `total` bytes: `rest`, the 0x80 marker, zeros, and the
+/// length in bits, big-endian. Returns the buffer and how many of its bytes are used (64 or
+/// 128).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn padded_tail(rest: &[u8], total: u64) -> ([u8; 128], usize) {
+    let mut tail = [0u8; 128];
+    tail[..rest.len()].copy_from_slice(rest);
+    tail[rest.len()] = 0x80;
+    let len = if rest.len() < 56 { 64 } else { 128 };
+    tail[len - 8..len].copy_from_slice(&total.wrapping_mul(8).to_be_bytes());
+    (tail, len)
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn digest_bytes(state: &[u32; 5]) -> Sha1Hash {
+    let mut out = [0u8; 20];
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
