@@ -16,6 +16,7 @@ pub(crate) mod output;
 pub(crate) mod peer;
 pub mod protocol;
 pub(crate) mod rng;
+pub(crate) mod sendfile;
 pub(crate) mod server;
 pub(crate) mod tracker;
 pub mod wire;

@@ -12,6 +12,7 @@
 
 use crate::protocol::{Request, Role};
 use crate::wire::{self, LineError};
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -152,6 +153,22 @@ impl Connection {
         wire::write_line(&mut self.writer, line)?;
         self.writer.write_all(payload)?;
         wire::flush_if_idle(&self.reader, &mut self.writer)
+    }
+
+    /// Sends a reply line, then up to `len` bytes of `file` from `offset`: the line is
+    /// flushed first, and the bytes go from the file to the socket inside the kernel (see
+    /// [`crate::sendfile`]). Returns how many bytes went out; fewer than `len` means the
+    /// file was cut short.
+    pub fn reply_from_file(
+        &mut self,
+        line: &str,
+        file: &File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<u64> {
+        wire::write_line(&mut self.writer, line)?;
+        self.writer.flush()?;
+        crate::sendfile::send_file(self.writer.get_ref(), file, offset, len)
     }
 
     /// Reads exactly `len` raw bytes that follow the request line.

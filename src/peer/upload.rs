@@ -1,7 +1,8 @@
 //! The upload server: answers `GET` for every chunk run whose pieces are verified here,
-//! one thread per connection, reading with positioned I/O outside any lock.
+//! one thread per connection, outside any lock. The bytes go from the file to the socket
+//! without passing through user space (`sendfile`, at an explicit offset).
 
-use super::store::Store;
+use super::store::{ChunkRun, ReadFailed, Store};
 use crate::protocol::{Request, Role, VERSION};
 use crate::server::{self, Connection, LineHandler, Next, Refusal};
 use std::io;
@@ -22,28 +23,40 @@ pub fn spawn(listener: TcpListener, store: Arc<Store>) -> io::Result<()> {
         .name("upload-accept".into())
         .spawn(move || {
             crate::server::accept_loop(listener, "upload", MAX_CONNECTIONS, move |stream, _| {
-                let mut chunks = ChunkServer {
-                    store: &store,
-                    data: Vec::new(),
-                };
+                let mut chunks = ChunkServer { store: &store };
                 server::serve_lines(stream, &mut chunks);
             })
         })?;
     Ok(())
 }
 
-/// One downloader's connection: `GET` answered from the store, through one reused buffer.
+/// One downloader's connection: `GET` answered from the store, straight from the file.
 struct ChunkServer<'a> {
     store: &'a Store,
-    data: Vec<u8>,
+}
+
+impl ChunkServer<'_> {
+    /// Sends a cleared chunk run after its `OK` line. A run whose file turns out cut short
+    /// or changed is not served again, and the connection ends (its `OK` already went out).
+    fn send(&self, conn: &mut Connection, name: &str, run: &ChunkRun) -> io::Result<()> {
+        let header = format!("OK {}", run.len);
+        let sent = conn.reply_from_file(&header, &run.file, run.offset, run.len)?;
+        let read = if sent == run.len {
+            Ok(())
+        } else {
+            Err(ReadFailed)
+        };
+        if self.store.sent(name, run, read) {
+            Ok(())
+        } else {
+            Err(io::Error::other("the file changed while it was being sent"))
+        }
+    }
 }
 
 impl LineHandler for ChunkServer<'_> {
     const READ_TIMEOUT: Duration = IDLE;
     const WRITE_TIMEOUT: Option<Duration> = Some(IDLE);
-    // A full piece (64 KiB) is at least the buffer's size, so BufWriter sends it straight from
-    // `data` after the header instead of copying it first.
-    const WRITE_BUFFER: usize = crate::chunk::PIECE_SIZE as usize;
 
     fn greet(&mut self, role: Role) -> Result<String, Refusal> {
         match role {
@@ -62,8 +75,8 @@ impl LineHandler for ChunkServer<'_> {
     fn serve(&mut self, request: Request, conn: &mut Connection) -> Result<Next, String> {
         let replied = match request {
             Request::Get { name, first, count } => {
-                match self.store.read_chunks(&name, first, count, &mut self.data) {
-                    Ok(()) => conn.reply_with(&format!("OK {}", self.data.len()), &self.data),
+                match self.store.chunk_run(&name, first, count) {
+                    Ok(run) => self.send(conn, &name, &run),
                     Err(reason) => conn.reply(&format!("ERR {reason}")),
                 }
             }

@@ -19,6 +19,7 @@ mod serve;
 mod tests;
 
 pub use fetch::{Delivery, Job};
+pub use serve::{ChunkRun, ReadFailed};
 
 use super::disk::{self, Stamp};
 use super::picker::Picker;

@@ -2,9 +2,20 @@
 //! touches is verified here and the file still looks as it did when it was hashed.
 
 use super::{Local, Status, Store};
+use crate::peer::disk::Stamp;
 use crate::protocol::MAX_GET_CHUNKS;
 use std::fmt;
+use std::fs::File;
+#[cfg(test)]
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const CHANGED: &str = "it changed or vanished on disk since it was hashed";
+
+/// The file could not be read (cut short or an I/O error) while a run was being sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadFailed;
 
 /// Why a chunk run is not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,18 +41,31 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// A chunk run cleared for sending: which bytes of which open file. The caller sends them
+/// (straight from the file to the socket where it can) and then hands the run back to
+/// [`Store::sent`].
+pub struct ChunkRun {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+    /// For a file in its final place: where it is and how it must still look there.
+    check: Option<(PathBuf, Stamp)>,
+}
+
+impl ChunkRun {
+    fn intact(&self) -> bool {
+        self.check
+            .as_ref()
+            .is_none_or(|(path, stamp)| stamp.holds_for(path))
+    }
+}
+
 impl Store {
-    /// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not.
+    /// Clears the chunk run `[first, first + count)` of `name` for sending, or says why not.
     /// A file that changed under us after it was hashed or moved in (rewritten, truncated,
     /// replaced, deleted) is given up rather than served.
-    pub fn read_chunks(
-        &self,
-        name: &str,
-        first: u64,
-        count: u64,
-        data: &mut Vec<u8>,
-    ) -> Result<(), Refusal> {
-        let (file, offset, len, check) = {
+    pub fn chunk_run(&self, name: &str, first: u64, count: u64) -> Result<ChunkRun, Refusal> {
+        let run = {
             let inner = self.lock();
             let local = inner.files.get(name).ok_or(Refusal::UnknownFile)?;
             if matches!(
@@ -63,17 +87,52 @@ impl Store {
             {
                 return Err(Refusal::NotHeld);
             }
-            (local.file.clone(), offset, len, local.stamp_to_check())
+            ChunkRun {
+                file: local.file.clone(),
+                offset,
+                len: len as u64,
+                check: local.stamp_to_check(),
+            }
         };
-        data.resize(len, 0);
-        let read = file.read_exact_at(data, offset);
-        // Checked after the read: a change made before or during it shows.
-        let intact = check.is_none_or(|(path, stamp)| stamp.holds_for(&path));
-        if read.is_err() || !intact {
-            self.give_up(name, &"it changed or vanished on disk since it was hashed");
+        if !run.intact() {
+            self.give_up(name, &CHANGED);
             return Err(Refusal::ReadFailed);
         }
-        Ok(())
+        Ok(run)
+    }
+
+    /// Takes back a run once it was read or sent: checked again, so that a file that could
+    /// not be read, or that changed while it was being sent (the remote's SHA-1 check
+    /// catches those bytes), is not served again. Whether the bytes were good.
+    pub fn sent(&self, name: &str, run: &ChunkRun, read: Result<(), ReadFailed>) -> bool {
+        let good = read.is_ok() && run.intact();
+        if !good {
+            self.give_up(name, &CHANGED);
+        }
+        good
+    }
+
+    /// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not
+    /// (see [`Store::chunk_run`]): what a downloader would receive, for the tests.
+    #[cfg(test)]
+    pub fn read_chunks(
+        &self,
+        name: &str,
+        first: u64,
+        count: u64,
+        data: &mut Vec<u8>,
+    ) -> Result<(), Refusal> {
+        let run = self.chunk_run(name, first, count)?;
+        data.resize(run.len as usize, 0);
+        let read = run
+            .file
+            .read_exact_at(data, run.offset)
+            .map_err(|_| ReadFailed);
+        if self.sent(name, &run, read) {
+            Ok(())
+        } else {
+            Err(Refusal::ReadFailed)
+        }
     }
 
     /// Whether a complete file we serve still looks as it did when it was hashed or moved
