@@ -22,6 +22,20 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Returns free heap memory and resets this process's peak RSS to its current RSS. A child's
+/// peak RSS (from wait4) starts at the peak of the process it was spawned from: exec records
+/// the old address space's peak, and a vforked child's old address space is the bench's.
+/// Reading a p2p tracker's output lifts the bench's peak to that output's size, so without
+/// this every later child would report it.
+fn reset_peak_rss() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only returns free heap memory to the system.
+    unsafe { malloc_trim(0) };
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -78,10 +92,12 @@ pub fn compare(peers: u64, size: u64) {
     }
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
+        reset_peak_rss();
         let run = swarm(peers, size, 1);
         println!("round {round} p2p {}", run.line());
         ours.push(p2p_figures(&run));
         if missing.is_empty() {
+            reset_peak_rss();
             let run = aria2_swarm(peers, size);
             println!("round {round} {}", run.line());
             theirs.push(aria2_figures(&run));
