@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OFFLINE = --offline --locked
 
-.PHONY: all build test test-load demo swarm bench bench-scale bench-tracker bench-quick clean
+.PHONY: all build test test-load demo swarm bench bench-scale bench-tracker bench-quick bench-bittorrent clean
 
 all: build
 
@@ -50,6 +50,12 @@ bench-tracker:
 
 bench-quick:
 	$(CARGO) bench $(OFFLINE) --bench swarm -- --quick
+
+# p2p beside aria2c + opentracker (when installed), alternating 3 times: make bench-bittorrent N=8 MIB=32
+N ?= 8
+MIB ?= 32
+bench-bittorrent:
+	$(CARGO) bench $(OFFLINE) --bench swarm -- --bittorrent -n $(N) --mib $(MIB)
 
 clean:
 	$(CARGO) clean

@@ -10,14 +10,19 @@
 //! Options (after `--`): `--quick` (a small correctness smoke test, no timing claims),
 //! `--scale` (the table N = 2..32 × 1, 32, 256 MiB, skipping runs above 4 GB moved),
 //! `--tracker-rate` (how fast the tracker prints ACQUIRED lines into a file),
+//! `--bittorrent` (the same swarm through aria2 and opentracker, alternating with p2p's),
 //! `-n PEERS`, `--mib SIZE`, `--alive SECONDS`.
 //!
 //! Rooms: `run` (one swarm run, checked and measured), `floor` (the machine's floor),
-//! `tracker_rate` (the tracker alone), `guards` (children and folders that clean up).
+//! `tracker_rate` (the tracker alone), `guards` (children and folders that clean up),
+//! `bittorrent` (p2p beside aria2), `torrent_run` (one aria2 swarm), `bencode` (.torrent files).
 
+mod bencode;
+mod bittorrent;
 mod floor;
 mod guards;
 mod run;
+mod torrent_run;
 mod tracker_rate;
 
 use floor::{cores, floor};
@@ -30,7 +35,7 @@ const MIB: u64 = 1024 * 1024;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut peers, mut mib, mut alive) = (8u64, 32u64, 1u64);
-    let (mut quick, mut scale, mut tracker_rate) = (false, false, false);
+    let (mut quick, mut scale, mut tracker_rate, mut torrent) = (false, false, false, false);
     while let Some(a) = args.next() {
         let mut value = |what: &str| -> u64 {
             args.next()
@@ -42,6 +47,7 @@ fn main() {
             "--quick" => quick = true,
             "--scale" => scale = true,
             "--tracker-rate" => tracker_rate = true,
+            "--bittorrent" => torrent = true,
             "-n" => peers = value("-n"),
             "--mib" => mib = value("--mib"),
             "--alive" => alive = value("--alive"),
@@ -52,6 +58,13 @@ fn main() {
         let run = swarm(3, MIB + 7, 1);
         println!("{}", run.line());
         println!("bench-quick ok");
+        return;
+    }
+    if torrent {
+        if peers < 2 || mib == 0 {
+            usage_error("--bittorrent wants -n 2 or more and --mib 1 or more");
+        }
+        bittorrent::compare(peers, mib * MIB);
         return;
     }
     if tracker_rate {
