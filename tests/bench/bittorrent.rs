@@ -1,9 +1,10 @@
 //! `make bench-bittorrent`: p2p beside aria2 + opentracker on the same work, in one
 //! invocation. Three rounds, each p2p's swarm (`run::swarm(n, size, 1)`) then aria2's
-//! (`torrent_run::aria2_swarm(n, size)`); every run's line, then both medians and the ratios
-//! p2p / aria2. Ratios are only ever computed from runs of this one invocation. Without
+//! (`torrent_run::aria2_swarm(n, size)`); every run's line, then this machine's floor for the
+//! same bytes, both medians, the ratios p2p / aria2 and each side's CPU over the floor's. Ratios are only ever computed from runs of this one invocation. Without
 //! `aria2c` or `opentracker` on PATH, p2p's rounds still run and aria2's are skipped.
 
+use super::floor::floor;
 use super::run::{Run, swarm};
 use super::torrent_run::{Aria2Run, aria2_swarm};
 use std::path::Path;
@@ -109,11 +110,18 @@ pub fn compare(peers: u64, size: u64) {
         return;
     }
     let theirs = Medians::of(&theirs);
+    // The floor of the same bytes, in this invocation too: what neither side can go below.
+    let moved = peers * (peers - 1) * size;
+    let floor = floor(moved);
+    let floor_per_gb = floor.cpu / (moved as f64 / 1e9);
+    println!("bittorrent: {}", floor.line(moved));
     println!(
-        "bittorrent: {} | {} | ratio wall={:.2} cpu_per_gb={:.2}",
+        "bittorrent: {} | {} | ratio wall={:.2} cpu_per_gb={:.2} | over the floor's cpu_per_gb: p2p {:.2} aria2 {:.2}",
         ours.text("p2p"),
         theirs.text("aria2"),
         ours.secs / theirs.secs,
-        ours.cpu_per_gb / theirs.cpu_per_gb
+        ours.cpu_per_gb / theirs.cpu_per_gb,
+        ours.cpu_per_gb / floor_per_gb,
+        theirs.cpu_per_gb / floor_per_gb
     );
 }

@@ -77,6 +77,20 @@ pub fn reap(pid: u32) -> Usage {
     }
 }
 
+/// This process's CPU-seconds so far (user + system, every thread), from getrusage.
+pub fn own_cpu_secs() -> f64 {
+    unsafe extern "C" {
+        fn getrusage(who: i32, usage: *mut [i64; 18]) -> i32;
+    }
+    const RUSAGE_SELF: i32 = 0;
+    let mut usage = [0i64; 18];
+    // SAFETY: getrusage writes one struct rusage (18 longs on 64-bit Linux).
+    if unsafe { getrusage(RUSAGE_SELF, &mut usage) } != 0 {
+        fail("getrusage failed");
+    }
+    usage[0] as f64 + usage[1] as f64 * 1e-6 + usage[2] as f64 + usage[3] as f64 * 1e-6
+}
+
 /// Waits up to 10 s for the tracker in `dir` to write its port to port.txt.
 pub fn wait_for_port(dir: &Path) -> u16 {
     let port_file = dir.join("port.txt");

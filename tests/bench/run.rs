@@ -6,7 +6,7 @@
 use super::BIN;
 use super::guards::{Children, Work, fail, wait_for_port};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -26,6 +26,8 @@ pub struct Run {
     pub peer_rss_kib: i64,
     /// CPU-seconds (user + system) of the tracker and every peer together.
     pub cpu_secs: f64,
+    /// The tracker's share of `cpu_secs`.
+    pub tracker_cpu_secs: f64,
     pub acquired: u64,
 }
 
@@ -45,7 +47,7 @@ impl Run {
 
     pub fn line(&self) -> String {
         format!(
-            "peers={} size={}B alive={}s seconds={:.3} transfers_done={:.3}s received={:.0}MB rate={:.0}MB/s cpu={:.2}s cpu_per_gb={:.2}s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
+            "peers={} size={}B alive={}s seconds={:.3} transfers_done={:.3}s received={:.0}MB rate={:.0}MB/s cpu={:.2}s cpu_per_gb={:.2}s tracker_cpu={:.2}s port_txt={:.1}ms tracker_rss={}KiB peer_rss_max={}KiB acquired_lines={}",
             self.peers,
             self.size,
             self.alive,
@@ -55,6 +57,7 @@ impl Run {
             self.mbps(),
             self.cpu_secs,
             self.cpu_per_gb(),
+            self.tracker_cpu_secs,
             self.port_ms,
             self.tracker_rss_kib,
             self.peer_rss_kib,
@@ -199,8 +202,17 @@ pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
             }
         }
     }
-    let out = fs::read_to_string(tracker_dir.join("out")).unwrap_or_default();
-    let acquired = out.lines().filter(|l| l.contains(" ACQUIRED: ")).count() as u64;
+    // Read line by line: the output is tens of MB, and a child's peak RSS (from wait4) starts
+    // from the bench's own, so the bench must not grow by it.
+    let acquired = fs::File::open(tracker_dir.join("out"))
+        .map(|f| {
+            std::io::BufReader::new(f)
+                .split(b'\n')
+                .map_while(Result::ok)
+                .filter(|l| l.windows(11).any(|w| w == b" ACQUIRED: "))
+                .count() as u64
+        })
+        .unwrap_or(0);
     let expected = peers * (peers - 1) * size.div_ceil(512);
     if acquired != expected {
         fail(&format!("{acquired} ACQUIRED lines, expected {expected}"));
@@ -215,6 +227,7 @@ pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         tracker_rss_kib: tracker_used.rss_kib,
         peer_rss_kib: peer_rss,
         cpu_secs,
+        tracker_cpu_secs: tracker_used.cpu_secs,
         acquired,
     }
 }

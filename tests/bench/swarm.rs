@@ -4,8 +4,9 @@
 //! in `Shared/`), runs the real `sh tracker.sh` and `sh peer.sh`, times from the first peer's
 //! start to the last peer's exit, checks every copy's SHA-1, and prints one line per run. In
 //! the same run it measures this machine's floor for the same bytes: SHA-1 in 64 KiB pieces
-//! on every core, plus one loopback TCP stream with large writes; `ratio` is swarm seconds
-//! over floor seconds.
+//! on every core, writing them into fresh files, and one loopback TCP stream with large
+//! writes; `ratio` is swarm seconds over floor seconds, `cpu_ratio` the same for
+//! CPU-seconds.
 //!
 //! Options (after `--`): `--quick` (a small correctness smoke test, no timing claims),
 //! `--scale` (the table N = 2..32 × 1, 32, 256 MiB, skipping runs above 4 GB moved),
@@ -25,7 +26,7 @@ mod run;
 mod torrent_run;
 mod tracker_rate;
 
-use floor::{cores, floor};
+use floor::floor;
 use run::swarm;
 use tracker_rate::print_rate;
 
@@ -101,13 +102,10 @@ fn main() {
     let floor = floor(run.moved());
     println!("{}", run.line());
     println!(
-        "floor={:.3}s (sha1 {:?} 64 KiB pieces on {} cores {:.3}s + loopback tcp {:.3}s) ratio={:.2}",
-        floor.total(),
-        p2p::hashing::backend(),
-        cores(),
-        floor.sha1,
-        floor.tcp,
-        run.secs / floor.total()
+        "{} ratio={:.2} cpu_ratio={:.2}",
+        floor.line(run.moved()),
+        run.secs / floor.total(),
+        run.cpu_secs / floor.cpu
     );
 }
 
