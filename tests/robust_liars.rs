@@ -96,9 +96,11 @@ fn a_file_whose_every_holder_lies_is_given_up_and_the_peer_leaves() {
     );
     assert_eq!(entries(&taker.dir.join("Shared")), Vec::<String>::new());
     assert_eq!(entries(&taker.dir), ["Shared"], "nothing partial left");
+    // Three strikes, with a few requests in flight; a request can carry a run of up to four
+    // pieces, so the three bad ones may all come in one reply.
     let asked = asked.load(Ordering::Relaxed);
     assert!(
-        (3..=12).contains(&asked),
+        (1..=12).contains(&asked),
         "the liar was asked {asked} times"
     );
     let log = parse_tracker(&complete_blocks(&tracker.stdout()));

@@ -1,9 +1,11 @@
 //! A download worker: one thread and one connection per remote peer. It keeps several
-//! piece requests in flight, asks the [`Store`] which piece to request next, and hands each
-//! piece's bytes to it as they arrive (the store verifies, writes and records them); a remote
-//! that breaks the protocol or sends bad data is struck.
+//! requests in flight, each for a run of adjacent pieces (the rarest the [`Store`] picks,
+//! and the free ones right after it: fewer, larger requests cost less per byte), and hands
+//! each piece's bytes to the store as they arrive (it verifies, writes and records them); a
+//! remote that breaks the protocol or sends bad data is struck.
 
 use super::store::{Delivery, Job, Store};
+use crate::chunk::{CHUNK_SIZE, MAX_GET_CHUNKS};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::{Request, Role};
 use std::collections::VecDeque;
@@ -12,8 +14,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-/// Piece requests kept in flight on one connection.
+/// Requests kept in flight on one connection.
 const PIPELINE: usize = 4;
+/// The most pieces one request asks for (256 KiB of the swarm's 64 KiB pieces), within the
+/// protocol's limit on chunks per `GET`.
+const RUN_PIECES: u64 = 4;
 /// How long to wait for a remote to connect or answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,7 +44,7 @@ pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
                     worker_store.remote_failed(remote);
                 }
             }
-            for job in &queue {
+            for job in queue.iter().flatten() {
                 worker_store.release(job);
             }
             worker_store.worker_done(remote);
@@ -49,23 +54,33 @@ pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
     }
 }
 
-fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result<(), LinkError> {
+/// Requests in flight, oldest first, each the pieces of it not yet delivered.
+type Queue = VecDeque<VecDeque<Job>>;
+
+fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), LinkError> {
     let mut link = Link::connect(remote, Role::Peer, TIMEOUT)?;
     let mut buf = Vec::new();
     loop {
         while queue.len() < PIPELINE {
-            let Some(job) = store.pick_rarest(remote, queue.make_contiguous()) else {
+            let mine: Vec<Job> = queue.iter().flatten().cloned().collect();
+            let Some(job) = store.pick_rarest(remote, &mine) else {
                 break;
             };
-            let (first, count) = job.meta.geometry.piece_chunks(job.piece).unwrap_or((0, 0));
-            link.send(&Request::Get {
-                name: job.meta.name.clone(),
-                first,
-                count,
-            })?;
-            queue.push_back(job);
+            let geometry = job.meta.geometry;
+            let per_piece = geometry.piece_size().div_ceil(CHUNK_SIZE).max(1);
+            let most = (MAX_GET_CHUNKS / per_piece).clamp(1, RUN_PIECES) as usize;
+            let mut run = VecDeque::from([job]);
+            run.extend(store.extend_run(remote, &run[0], most - 1));
+            let (first, _) = geometry.piece_chunks(run[0].piece).unwrap_or((0, 0));
+            let count = run
+                .iter()
+                .map(|j| geometry.piece_chunks(j.piece).map_or(0, |(_, n)| n))
+                .sum();
+            let name = run[0].meta.name.clone();
+            queue.push_back(run);
+            link.send(&Request::Get { name, first, count })?;
         }
-        let Some(job) = queue.front().cloned() else {
+        let Some(run) = queue.front() else {
             if store.wait_for_work(remote, Duration::from_secs(1)) {
                 continue;
             }
@@ -75,37 +90,45 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut VecDeque<Job>) -> Result
         let len = match link.reply() {
             Ok(words) => number(&words, 0)?,
             Err(LinkError::Refused(_)) => {
-                queue.pop_front();
-                store.not_held(remote, &job);
+                for job in queue.pop_front().into_iter().flatten() {
+                    store.not_held(remote, &job);
+                }
                 continue;
             }
             Err(e) => return Err(e),
         };
-        let (_, expected) = job.span();
+        let expected: usize = run.iter().map(|j| j.span().1).sum();
         if len != expected as u64 {
             return Err(LinkError::Garbled(format!(
-                "{len} bytes for piece {} of {:?}, expected {expected}",
-                job.piece, job.label
+                "{len} bytes for pieces {}.. of {:?}, expected {expected}",
+                run[0].piece, run[0].label
             )));
         }
-        buf.resize(expected, 0);
-        // A valid header promised these bytes: a reply cut short breaks the protocol.
-        link.payload(&mut buf).map_err(|e| {
-            LinkError::Garbled(format!(
-                "piece {} of {:?} cut short: {e}",
-                job.piece, job.label
-            ))
-        })?;
-        queue.pop_front();
-        if let Delivery::BadData { banned } = store.deliver(remote, &job, &buf) {
-            eprintln!(
-                "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
-                job.piece, job.label
-            );
-            if banned {
-                // Banned: the caller's strike for this error is not counted again.
-                return Ok(());
+        // Piece by piece: each is handed over (and taken off the queue) as it arrives.
+        while let Some(job) = queue.front_mut().and_then(VecDeque::pop_front) {
+            buf.resize(job.span().1, 0);
+            // A valid header promised these bytes: a reply cut short breaks the protocol.
+            let read = link.payload(&mut buf).map_err(|e| {
+                LinkError::Garbled(format!(
+                    "piece {} of {:?} cut short: {e}",
+                    job.piece, job.label
+                ))
+            });
+            if let Err(e) = read {
+                store.release(&job);
+                return Err(e);
+            }
+            if let Delivery::BadData { banned } = store.deliver(remote, &job, &buf) {
+                eprintln!(
+                    "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
+                    job.piece, job.label
+                );
+                if banned {
+                    // Banned: the caller's strike for this error is not counted again.
+                    return Ok(());
+                }
             }
         }
+        queue.pop_front();
     }
 }

@@ -106,6 +106,15 @@ impl Picker {
         }
     }
 
+    /// Whether piece `p` can join a run of pieces asked of `remote` in one request: it holds
+    /// it, `have` lacks it, and no worker fetches it.
+    pub fn free_at(&self, remote: SocketAddr, have: &Bitset, p: usize) -> bool {
+        p < self.inflight.len()
+            && self.inflight[p] == 0
+            && !have.get(p)
+            && self.holders.get(&remote).is_some_and(|h| h.get(p))
+    }
+
     /// Whether `remote` holds some piece missing from `have`.
     pub fn useful(&self, remote: SocketAddr, have: &Bitset) -> bool {
         self.holders

@@ -127,6 +127,34 @@ impl Store {
         })
     }
 
+    /// Takes up to `more` pieces right after `first`'s that `remote` holds, we lack, and no
+    /// worker fetches, stopping at the first that does not qualify: with `first` they make
+    /// one run of pieces that a single request can carry.
+    pub fn extend_run(&self, remote: SocketAddr, first: &Job, more: usize) -> Vec<Job> {
+        let mut inner = self.lock();
+        let Some(local) = inner.files.get_mut(&first.meta.name) else {
+            return Vec::new();
+        };
+        if local.status != Status::Downloading {
+            return Vec::new();
+        }
+        let hashed = local.meta.piece_hashes.len();
+        let mut run = Vec::new();
+        for p in (first.piece as usize + 1..hashed).take(more) {
+            if !local.picker.free_at(remote, &local.have, p) {
+                break;
+            }
+            local.picker.take(p);
+            run.push(Job {
+                meta: local.meta.clone(),
+                label: local.label.clone(),
+                file: local.file.clone(),
+                piece: p as PieceIndex,
+            });
+        }
+        run
+    }
+
     /// Gives a job back unfinished (connection lost, remote refused).
     pub fn release(&self, job: &Job) {
         let mut inner = self.lock();

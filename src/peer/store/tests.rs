@@ -54,6 +54,43 @@ fn a_rejoin_reports_again_what_was_given_up() {
 }
 
 #[test]
+fn a_run_takes_the_free_pieces_right_after_the_first_that_the_remote_holds() {
+    let (store, root) = empty_store("run");
+    let (meta, _) = content(8);
+    store.add_download(meta).unwrap();
+    let mut all_but_5 = Bitset::full(8);
+    all_but_5.clear(5);
+    let mut only_1 = Bitset::new(8);
+    only_1.set(1);
+    store.set_holders("f", vec![(addr(1), all_but_5), (addr(2), only_1)]);
+    let first = store.pick_rarest(addr(2), &[]).unwrap();
+    assert_eq!(first.piece, 1);
+    let pieces = |run: &[Job]| run.iter().map(|j| j.piece).collect::<Vec<_>>();
+    let none: [u32; 0] = [];
+    let two = store.extend_run(addr(1), &first, 2);
+    assert_eq!(pieces(&two), [2, 3], "no more than asked for");
+    assert_eq!(
+        pieces(&store.extend_run(addr(2), &two[1], 10)),
+        none,
+        "2 lacks 4"
+    );
+    let rest = store.extend_run(addr(1), &two[1], 10);
+    assert_eq!(pieces(&rest), [4], "up to the piece the remote lacks");
+    assert_eq!(
+        pieces(&store.extend_run(addr(1), &first, 10)),
+        none,
+        "2 is taken"
+    );
+    store.release(&two[1]);
+    assert_eq!(
+        pieces(&store.extend_run(addr(1), &two[0], 10)),
+        [3],
+        "a released piece again, up to the piece another request has"
+    );
+    let _ = fs::remove_dir_all(root);
+}
+
+#[test]
 fn delivered_pieces_are_checked_written_once_reported_and_the_last_moves_the_file() {
     let (store, root) = empty_store("deliver");
     let (meta, data) = content(3);
