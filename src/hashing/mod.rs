@@ -7,7 +7,10 @@ mod sha1;
 #[cfg(target_arch = "x86_64")]
 mod sha_ni;
 
-pub use sha1::{BACKEND_VAR, Backend, backend, sha_ni_available, sha1, sha1_portable, sha1_sha_ni};
+pub use sha1::{
+    BACKEND_VAR, Backend, backend, sha_ni_available, sha1, sha1_pair, sha1_pair_sha_ni,
+    sha1_portable, sha1_sha_ni,
+};
 
 use crate::chunk::{FileMeta, Geometry, Sha1Hash};
 use std::fs::File;
@@ -35,15 +38,28 @@ pub fn hash_pieces(
     geometry: Geometry,
     mut take: impl FnMut(Vec<Sha1Hash>) -> bool,
 ) -> io::Result<()> {
-    let mut buf = vec![0; geometry.piece_size() as usize];
+    let piece = geometry.piece_size() as usize;
+    // Two pieces at a time, hashed side by side (see `sha1_pair`).
+    let mut buf = vec![0; 2 * piece];
     let mut batch = Vec::new();
     let mut since = Instant::now();
     let n = geometry.num_pieces();
-    for p in 0..n {
-        let (offset, len) = geometry.piece_span(p).unwrap_or((0, 0));
-        file.read_exact_at(&mut buf[..len], offset)?;
-        batch.push(sha1(&buf[..len]));
-        if p + 1 == n || since.elapsed() >= BATCH_EVERY {
+    let mut p = 0;
+    while p < n {
+        let (offset, len_a) = geometry.piece_span(p).unwrap_or((0, 0));
+        let len_b = geometry.piece_span(p + 1).map_or(0, |(_, len)| len);
+        let (a, b) = buf.split_at_mut(piece);
+        file.read_exact_at(&mut a[..len_a], offset)?;
+        if p + 1 < n {
+            file.read_exact_at(&mut b[..len_b], offset + len_a as u64)?;
+            let (hash_a, hash_b) = sha1_pair(&a[..len_a], &b[..len_b]);
+            batch.extend([hash_a, hash_b]);
+            p += 2;
+        } else {
+            batch.push(sha1(&a[..len_a]));
+            p += 1;
+        }
+        if p == n || since.elapsed() >= BATCH_EVERY {
             if !take(std::mem::take(&mut batch)) {
                 return Ok(());
             }

@@ -68,18 +68,60 @@ pub fn sha1_sha_ni(data: &[u8]) -> Option<Sha1Hash> {
             return None;
         }
         let mut state = INITIAL_STATE;
-        let whole = data.len() / 64 * 64;
-        // SAFETY: the CPU has the SHA, SSSE3 and SSE4.1 extensions (checked just above).
-        unsafe { super::sha_ni::compress(&mut state, &data[..whole]) };
-        let (tail, len) = padded_tail(&data[whole..], data.len() as u64);
-        // SAFETY: as above.
-        unsafe { super::sha_ni::compress(&mut state, &tail[..len]) };
+        finish_sha_ni(&mut state, data, data.len());
         Some(digest_bytes(&state))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = data;
         None
+    }
+}
+
+/// The SHA-1 digests of two messages, by this process's backend. With SHA-NI the two are
+/// hashed side by side, block by block, which is most of the way to twice as fast as one
+/// after the other; so callers with several pieces to hash hand them over two at a time.
+pub fn sha1_pair(a: &[u8], b: &[u8]) -> (Sha1Hash, Sha1Hash) {
+    match backend() {
+        Backend::ShaNi => {
+            sha1_pair_sha_ni(a, b).unwrap_or_else(|| (sha1_portable(a), sha1_portable(b)))
+        }
+        Backend::Portable => (sha1_portable(a), sha1_portable(b)),
+    }
+}
+
+/// [`sha1_pair`] by the CPU's SHA instructions; `None` on a CPU without them.
+pub fn sha1_pair_sha_ni(a: &[u8], b: &[u8]) -> Option<(Sha1Hash, Sha1Hash)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !sha_ni_available() {
+            return None;
+        }
+        let (mut state_a, mut state_b) = (INITIAL_STATE, INITIAL_STATE);
+        let both = a.len().min(b.len()) / 64 * 64;
+        // SAFETY: the CPU has the SHA, SSSE3 and SSE4.1 extensions (checked just above).
+        unsafe { super::sha_ni::compress2(&mut state_a, &mut state_b, &a[..both], &b[..both]) };
+        finish_sha_ni(&mut state_a, &a[both..], a.len());
+        finish_sha_ni(&mut state_b, &b[both..], b.len());
+        Some((digest_bytes(&state_a), digest_bytes(&state_b)))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, b);
+        None
+    }
+}
+
+/// Runs the rest of a message of `total` bytes through `state` with SHA-NI: its whole
+/// blocks, then its padded tail. Only called once SHA-NI was seen to be available.
+#[cfg(target_arch = "x86_64")]
+fn finish_sha_ni(state: &mut [u32; 5], rest: &[u8], total: usize) {
+    let whole = rest.len() / 64 * 64;
+    let (tail, len) = padded_tail(&rest[whole..], total as u64);
+    // SAFETY: callers checked `sha_ni_available()` first.
+    unsafe {
+        super::sha_ni::compress(state, &rest[..whole]);
+        super::sha_ni::compress(state, &tail[..len]);
     }
 }
 

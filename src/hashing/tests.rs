@@ -76,6 +76,58 @@ fn sha_ni_agrees_with_sha1_smol_on_random_messages_around_every_block_boundary()
     assert_eq!(compared, 201 * 500 + 141 * 10);
 }
 
+#[test]
+fn pairs_give_the_published_digests_in_every_combination() {
+    let vectors = published_vectors();
+    for (a, digest_a) in &vectors {
+        for (b, digest_b) in &vectors {
+            let (x, y) = sha1_pair(a, b);
+            assert_eq!(
+                (to_hex(&x), to_hex(&y)),
+                (digest_a.to_string(), digest_b.to_string())
+            );
+            if let Some((x, y)) = sha1_pair_sha_ni(a, b) {
+                assert_eq!(to_hex(&x), *digest_a, "{} and {} bytes", a.len(), b.len());
+                assert_eq!(to_hex(&y), *digest_b, "{} and {} bytes", a.len(), b.len());
+            }
+        }
+    }
+}
+
+/// Two messages hashed side by side against `sha1_smol` one by one: 30,000 pairs of random
+/// lengths up to 200 bytes (equal, one shorter, either one empty), and 1,000 pairs within 70
+/// bytes of 64 KiB.
+#[test]
+fn sha_ni_pairs_agree_with_sha1_smol_whatever_the_two_lengths() {
+    if !sha_ni_available() {
+        eprintln!("no SHA extensions on this CPU: nothing to compare");
+        return;
+    }
+    let seed = crate::rng::random_u64();
+    let mut rng = Rng::from_seed(seed);
+    let (mut a, mut b) = (vec![0u8; 65536 + 70], vec![0u8; 65536 + 70]);
+    let length = |rng: &mut Rng, around: usize, spread: usize| {
+        around - spread.min(around) + (rng.next_u64() % (2 * spread as u64 + 1)) as usize
+    };
+    for i in 0..31_000 {
+        let (around, spread) = if i < 30_000 { (100, 100) } else { (65536, 70) };
+        let len_a = length(&mut rng, around, spread);
+        let len_b = if i % 3 == 0 {
+            len_a
+        } else {
+            length(&mut rng, around, spread)
+        };
+        fill(&mut rng, &mut a[..len_a]);
+        fill(&mut rng, &mut b[..len_b]);
+        let (x, y) = (&a[..len_a], &b[..len_b]);
+        assert_eq!(
+            sha1_pair_sha_ni(x, y),
+            Some((sha1_portable(x), sha1_portable(y))),
+            "{len_a} and {len_b} bytes differ (seed {seed}: Rng::from_seed reproduces the inputs)"
+        );
+    }
+}
+
 /// The dispatching `sha1` agrees with the reference whichever backend this process chose
 /// (`P2P_SHA1=portable` picks the other one: CI runs these tests both ways).
 #[test]
@@ -112,4 +164,23 @@ fn hash_blocks_split_in_twenties_or_not_at_all() {
     assert_eq!(hashes[2][0], 40);
     assert_eq!(hashes_from_block(&block[..59]), None);
     assert_eq!(hashes_from_block(&[]), Some(Vec::new()));
+}
+
+/// Files of an odd and an even number of pieces, a short last piece or none, hashed two
+/// pieces at a time: each piece's hash as `sha1_smol` gives it, in order.
+#[test]
+fn a_file_hashes_into_its_pieces_in_order() {
+    let mut rng = Rng::from_seed(11);
+    for size in [0usize, 1, 1000, 2048, 3000, 4096, 5 * 1024 + 100] {
+        let mut data = vec![0u8; size];
+        fill(&mut rng, &mut data);
+        let path =
+            std::env::temp_dir().join(format!("p2p-hash-file-{}-{size}", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        let meta = hash_file("f", &file, 1024).unwrap().unwrap();
+        let _ = std::fs::remove_file(&path);
+        let expected: Vec<Sha1Hash> = data.chunks(1024).map(sha1_portable).collect();
+        assert_eq!(meta.piece_hashes, expected, "{size} bytes");
+    }
 }

@@ -59,7 +59,7 @@ type Queue = VecDeque<VecDeque<Job>>;
 
 fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), LinkError> {
     let mut link = Link::connect(remote, Role::Peer, TIMEOUT)?;
-    let mut buf = Vec::new();
+    let mut bufs = [Vec::new(), Vec::new()];
     loop {
         while queue.len() < PIPELINE {
             let mine: Vec<Job> = queue.iter().flatten().cloned().collect();
@@ -104,28 +104,42 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), Lin
                 run[0].piece, run[0].label
             )));
         }
-        // Piece by piece: each is handed over (and taken off the queue) as it arrives.
-        while let Some(job) = queue.front_mut().and_then(VecDeque::pop_front) {
-            buf.resize(job.span().1, 0);
-            // A valid header promised these bytes: a reply cut short breaks the protocol.
-            let read = link.payload(&mut buf).map_err(|e| {
-                LinkError::Garbled(format!(
-                    "piece {} of {:?} cut short: {e}",
-                    job.piece, job.label
-                ))
-            });
-            if let Err(e) = read {
-                store.release(&job);
-                return Err(e);
+        // Two pieces at a time, hashed side by side; each is taken off the queue as it
+        // arrives and handed over on its own.
+        while !queue.front().is_none_or(VecDeque::is_empty) {
+            let mut got = Vec::with_capacity(2);
+            for buf in bufs.iter_mut() {
+                let Some(job) = queue.front_mut().and_then(VecDeque::pop_front) else {
+                    break;
+                };
+                buf.resize(job.span().1, 0);
+                // A valid header promised these bytes: a reply cut short breaks the protocol.
+                if let Err(e) = link.payload(buf) {
+                    let what = format!("piece {} of {:?} cut short: {e}", job.piece, job.label);
+                    for job in got.iter().chain([&job]) {
+                        store.release(job);
+                    }
+                    return Err(LinkError::Garbled(what));
+                }
+                got.push(job);
             }
-            if let Delivery::BadData { banned } = store.deliver(remote, &job, &buf) {
-                eprintln!(
-                    "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
-                    job.piece, job.label
-                );
-                if banned {
-                    // Banned: the caller's strike for this error is not counted again.
-                    return Ok(());
+            let delivered = match got.as_slice() {
+                [a, b] => store
+                    .deliver_two(remote, (a, &bufs[0]), (b, &bufs[1]))
+                    .to_vec(),
+                [a] => vec![store.deliver(remote, a, &bufs[0])],
+                _ => Vec::new(),
+            };
+            for (job, delivery) in got.iter().zip(delivered) {
+                if let Delivery::BadData { banned } = delivery {
+                    eprintln!(
+                        "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
+                        job.piece, job.label
+                    );
+                    if banned {
+                        // Banned: the caller's strike for this error is not counted again.
+                        return Ok(());
+                    }
                 }
             }
         }

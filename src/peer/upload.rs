@@ -2,7 +2,7 @@
 //! one thread per connection, outside any lock. The bytes go from the file to the socket
 //! without passing through user space (`sendfile`, at an explicit offset).
 
-use super::store::{ChunkRun, ReadFailed, Store};
+use super::store::{ChunkRun, Store};
 use crate::protocol::{Request, Role, VERSION};
 use crate::server::{self, Connection, LineHandler, Next, Refusal};
 use std::io;
@@ -37,20 +37,17 @@ struct ChunkServer<'a> {
 
 impl ChunkServer<'_> {
     /// Sends a cleared chunk run after its `OK` line. A run whose file turns out cut short
-    /// or changed is not served again, and the connection ends (its `OK` already went out).
+    /// is not served again, and the connection ends (its `OK` already went out).
     fn send(&self, conn: &mut Connection, name: &str, run: &ChunkRun) -> io::Result<()> {
         let header = format!("OK {}", run.len);
         let sent = conn.reply_from_file(&header, &run.file, run.offset, run.len)?;
-        let read = if sent == run.len {
-            Ok(())
-        } else {
-            Err(ReadFailed)
-        };
-        if self.store.sent(name, run, read) {
-            Ok(())
-        } else {
-            Err(io::Error::other("the file changed while it was being sent"))
+        if sent < run.len {
+            self.store.cut_short(name);
+            return Err(io::Error::other(
+                "the file ended early while it was being sent",
+            ));
         }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::{Status, Store};
 use crate::chunk::{Bitset, FileMeta, PieceIndex, Sha1Hash};
-use crate::hashing::sha1;
+use crate::hashing::{sha1, sha1_pair};
 use crate::peer::disk;
 use crate::peer::picker::{self, Download};
 use std::fs::File;
@@ -36,7 +36,7 @@ impl Job {
 }
 
 /// What became of a fetched piece.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Verified and written (if it was the last, the file was then moved into place, or
     /// given up if that failed).
@@ -178,7 +178,27 @@ impl Store {
     /// and queued for the tracker; the last piece of a file moves it into place. The hash
     /// and the write happen outside the lock.
     pub fn deliver(&self, remote: SocketAddr, job: &Job, data: &[u8]) -> Delivery {
-        if job.expected_hash() != Some(&sha1(data)) {
+        self.keep(remote, job, data, &sha1(data))
+    }
+
+    /// [`Store::deliver`] for two pieces at once, hashed side by side (see
+    /// [`crate::hashing::sha1_pair`]); each is then kept or refused on its own.
+    pub fn deliver_two(
+        &self,
+        remote: SocketAddr,
+        (job_a, data_a): (&Job, &[u8]),
+        (job_b, data_b): (&Job, &[u8]),
+    ) -> [Delivery; 2] {
+        let (digest_a, digest_b) = sha1_pair(data_a, data_b);
+        [
+            self.keep(remote, job_a, data_a, &digest_a),
+            self.keep(remote, job_b, data_b, &digest_b),
+        ]
+    }
+
+    /// The rest of a delivery once the bytes' `digest` is known.
+    fn keep(&self, remote: SocketAddr, job: &Job, data: &[u8], digest: &Sha1Hash) -> Delivery {
+        if job.expected_hash() != Some(digest) {
             self.release(job);
             let banned = self.strike(remote);
             return Delivery::BadData { banned };

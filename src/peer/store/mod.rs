@@ -19,7 +19,7 @@ mod serve;
 mod tests;
 
 pub use fetch::{Delivery, Job};
-pub use serve::{ChunkRun, ReadFailed};
+pub use serve::ChunkRun;
 
 use super::disk::{self, Stamp};
 use super::picker::Picker;

@@ -13,10 +13,6 @@ use std::sync::Arc;
 
 const CHANGED: &str = "it changed or vanished on disk since it was hashed";
 
-/// The file could not be read (cut short or an I/O error) while a run was being sent.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadFailed;
-
 /// Why a chunk run is not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -101,15 +97,11 @@ impl Store {
         Ok(run)
     }
 
-    /// Takes back a run once it was read or sent: checked again, so that a file that could
-    /// not be read, or that changed while it was being sent (the remote's SHA-1 check
-    /// catches those bytes), is not served again. Whether the bytes were good.
-    pub fn sent(&self, name: &str, run: &ChunkRun, read: Result<(), ReadFailed>) -> bool {
-        let good = read.is_ok() && run.intact();
-        if !good {
-            self.give_up(name, &CHANGED);
-        }
-        good
+    /// A cleared run could not be sent whole: the file ended early, so it changed since it
+    /// was hashed; it is given up. (A change that leaves the size alone shows at the next
+    /// request's check, and in the receiver's SHA-1 check of the bytes already sent.)
+    pub fn cut_short(&self, name: &str) {
+        self.give_up(name, &CHANGED);
     }
 
     /// Reads the chunk run `[first, first + count)` of `name` into `data`, or says why not
@@ -124,15 +116,12 @@ impl Store {
     ) -> Result<(), Refusal> {
         let run = self.chunk_run(name, first, count)?;
         data.resize(run.len as usize, 0);
-        let read = run
-            .file
-            .read_exact_at(data, run.offset)
-            .map_err(|_| ReadFailed);
-        if self.sent(name, &run, read) {
-            Ok(())
-        } else {
-            Err(Refusal::ReadFailed)
+        // Checked after the read too: a change made before or during it shows.
+        if run.file.read_exact_at(data, run.offset).is_err() || !run.intact() {
+            self.give_up(name, &CHANGED);
+            return Err(Refusal::ReadFailed);
         }
+        Ok(())
     }
 
     /// Whether a complete file we serve still looks as it did when it was hashed or moved
