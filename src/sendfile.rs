@@ -13,8 +13,10 @@ use std::io;
 use std::net::TcpStream;
 
 /// Sends up to `len` bytes of `file`, from `offset`, to `socket`; returns how many went out
-/// (fewer only if the file ends first). The socket's write timeout applies to each step.
-#[cfg(target_os = "linux")]
+/// (fewer only if the file ends first). The socket's write timeout applies to each step. A
+/// file the kernel cannot send this way (a file system without the support) is read and
+/// written instead.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 pub fn send_file(socket: &TcpStream, file: &File, offset: u64, len: u64) -> io::Result<u64> {
     use std::os::fd::AsRawFd;
     unsafe extern "C" {
@@ -34,6 +36,10 @@ pub fn send_file(socket: &TcpStream, file: &File, offset: u64, len: u64) -> io::
             n if n > 0 => sent += n as u64,
             _ => {
                 let e = io::Error::last_os_error();
+                // EINVAL, ENOSYS, EOPNOTSUPP before anything left: not supported here.
+                if sent == 0 && matches!(e.raw_os_error(), Some(22 | 38 | 95)) {
+                    return read_then_write(socket, file, offset, len);
+                }
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
                 }
@@ -44,8 +50,13 @@ pub fn send_file(socket: &TcpStream, file: &File, offset: u64, len: u64) -> io::
 }
 
 /// Elsewhere: positioned reads into a buffer, then writes.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 pub fn send_file(socket: &TcpStream, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+    read_then_write(socket, file, offset, len)
+}
+
+/// The same through user space: positioned reads into a buffer, then writes.
+fn read_then_write(socket: &TcpStream, file: &File, offset: u64, len: u64) -> io::Result<u64> {
     use std::io::Write;
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0; len.min(1 << 16) as usize];

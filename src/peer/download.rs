@@ -60,6 +60,8 @@ type Queue = VecDeque<VecDeque<Job>>;
 fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), LinkError> {
     let mut link = Link::connect(remote, Role::Peer, TIMEOUT)?;
     let mut bufs = [Vec::new(), Vec::new()];
+    // Set once a run is refused: this remote's holdings are not as listed.
+    let mut one_at_a_time = false;
     loop {
         while queue.len() < PIPELINE {
             let mine: Vec<Job> = queue.iter().flatten().cloned().collect();
@@ -68,7 +70,11 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), Lin
             };
             let geometry = job.meta.geometry;
             let per_piece = geometry.piece_size().div_ceil(CHUNK_SIZE).max(1);
-            let most = (MAX_GET_CHUNKS / per_piece).clamp(1, RUN_PIECES) as usize;
+            let most = if one_at_a_time {
+                1
+            } else {
+                (MAX_GET_CHUNKS / per_piece).clamp(1, RUN_PIECES) as usize
+            };
             let mut run = VecDeque::from([job]);
             run.extend(store.extend_run(remote, &run[0], most - 1));
             let (first, _) = geometry.piece_chunks(run[0].piece).unwrap_or((0, 0));
@@ -90,8 +96,13 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), Lin
         let len = match link.reply() {
             Ok(words) => number(&words, 0)?,
             Err(LinkError::Refused(_)) => {
-                for job in queue.pop_front().into_iter().flatten() {
-                    store.not_held(remote, &job);
+                let refused = queue.pop_front().unwrap_or_default();
+                if refused.len() == 1 {
+                    refused.iter().for_each(|job| store.not_held(remote, job));
+                } else {
+                    // Some piece of the run is not there, but which? Ask one by one.
+                    refused.iter().for_each(|job| store.release(job));
+                    one_at_a_time = true;
                 }
                 continue;
             }

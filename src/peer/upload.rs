@@ -30,17 +30,34 @@ pub fn spawn(listener: TcpListener, store: Arc<Store>) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether a failed send was the connection's doing (gone, or too slow to take the bytes)
+/// rather than the file's.
+fn is_socket_error(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        WouldBlock | TimedOut | BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected
+    )
+}
+
 /// One downloader's connection: `GET` answered from the store, straight from the file.
 struct ChunkServer<'a> {
     store: &'a Store,
 }
 
 impl ChunkServer<'_> {
-    /// Sends a cleared chunk run after its `OK` line. A run whose file turns out cut short
-    /// is not served again, and the connection ends (its `OK` already went out).
+    /// Sends a cleared chunk run after its `OK` line. A run whose file turns out cut short or
+    /// unreadable is not served again, and the connection ends (its `OK` already went out).
     fn send(&self, conn: &mut Connection, name: &str, run: &ChunkRun) -> io::Result<()> {
         let header = format!("OK {}", run.len);
-        let sent = conn.reply_from_file(&header, &run.file, run.offset, run.len)?;
+        let sent = conn
+            .reply_from_file(&header, &run.file, run.offset, run.len)
+            .inspect_err(|e| {
+                // Not the socket's fault: the file could not be read. Not served again.
+                if !is_socket_error(e) {
+                    self.store.cut_short(name);
+                }
+            })?;
         if sent < run.len {
             self.store.cut_short(name);
             return Err(io::Error::other(

@@ -97,8 +97,8 @@ impl Store {
         Ok(run)
     }
 
-    /// A cleared run could not be sent whole: the file ended early, so it changed since it
-    /// was hashed; it is given up. (A change that leaves the size alone shows at the next
+    /// A cleared run could not be sent whole: the file ended early (so it changed since it
+    /// was hashed) or could not be read; it is given up. (A change that leaves the size alone shows at the next
     /// request's check, and in the receiver's SHA-1 check of the bytes already sent.)
     pub fn cut_short(&self, name: &str) {
         self.give_up(name, &CHANGED);

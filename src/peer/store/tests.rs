@@ -167,3 +167,66 @@ fn delivered_pieces_are_checked_written_once_reported_and_the_last_moves_the_fil
     );
     let _ = fs::remove_dir_all(root);
 }
+
+/// A remote listed as holding every piece of "f" that refuses any `GET` touching piece
+/// `missing` and serves the rest truly; returns its address.
+fn holder_lacking(data: Vec<Vec<u8>>, missing: u64) -> SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut out = stream.try_clone().unwrap();
+        let mut line = String::new();
+        let mut reader = BufReader::new(stream);
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            let words: Vec<u64> = line
+                .split(' ')
+                .filter_map(|w| w.trim().parse().ok())
+                .collect();
+            let reply = match words.as_slice() {
+                _ if line.starts_with("HELLO") => b"OK p2p/1 peer\n".to_vec(),
+                [first, count] if (first / 128..(first + count) / 128).contains(&missing) => {
+                    b"ERR not_held\n".to_vec()
+                }
+                [first, count] => {
+                    let pieces = (first / 128..(first + count) / 128).map(|p| &data[p as usize]);
+                    let body: Vec<u8> = pieces.flatten().copied().collect();
+                    [format!("OK {}\n", body.len()).into_bytes(), body].concat()
+                }
+                _ => b"ERR bad_request\n".to_vec(),
+            };
+            line.clear();
+            if out.write_all(&reply).is_err() {
+                return;
+            }
+        }
+    });
+    at
+}
+
+#[test]
+fn a_run_refused_for_one_missing_piece_costs_only_that_piece() {
+    let (store, root) = empty_store("refused-run");
+    let (meta, data) = content(8);
+    store.add_download(meta).unwrap();
+    let remote = holder_lacking(data, 2);
+    store.set_holders("f", vec![(remote, Bitset::full(8))]);
+    let store = Arc::new(store);
+    crate::peer::download::spawn(store.clone(), remote);
+    let have = || {
+        store
+            .lock()
+            .files
+            .get("f")
+            .map_or(0, |l| l.have.iter_ones().count())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while have() < 7 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(have(), 7, "every piece but the missing one");
+    let _ = fs::remove_dir_all(root);
+}
