@@ -32,10 +32,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             Ok(())
         }
         Command::Version => {
-            let sha1 = match hashing::backend() {
-                hashing::Backend::ShaNi => "sha-ni",
-                hashing::Backend::Portable => "portable",
-            };
+            let sha1 = hashing::backend().name();
             println!("p2p {} (sha1: {sha1})", env!("CARGO_PKG_VERSION"));
             Ok(())
         }

@@ -71,6 +71,16 @@ fn version_names_the_sha1_backend_and_the_switch_forces_the_portable_one() {
     let expect = |backend: &str| format!("p2p {} (sha1: {backend})\n", env!("CARGO_PKG_VERSION"));
     assert_eq!(version(false), expect(native));
     assert_eq!(version(true), expect("portable"));
+    let bogus = Command::new(BIN)
+        .arg("--version")
+        .env(p2p::hashing::BACKEND_VAR, "fast")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(bogus.stdout).unwrap(), expect(native));
+    assert_eq!(
+        String::from_utf8(bogus.stderr).unwrap(),
+        "p2p: ignoring P2P_SHA1=\"fast\": it takes only \"portable\"\n"
+    );
 }
 
 #[test]

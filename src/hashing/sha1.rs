@@ -19,12 +19,27 @@ pub enum Backend {
     ShaNi,
 }
 
+impl Backend {
+    /// The backend's name as `p2p --version` and the benchmark print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Portable => "portable",
+            Backend::ShaNi => "sha-ni",
+        }
+    }
+}
+
 /// The backend this process uses: SHA-NI when the CPU has it and `P2P_SHA1` does not say
-/// `portable`. Decided on the first call and never again.
+/// `portable` (any other value is ignored, with a line on stderr). Decided on the first call
+/// and never again.
 pub fn backend() -> Backend {
     static CHOSEN: OnceLock<Backend> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let forced = std::env::var(BACKEND_VAR).is_ok_and(|v| v == "portable");
+        let asked = std::env::var(BACKEND_VAR).ok();
+        if let Some(other) = asked.as_deref().filter(|v| *v != "portable") {
+            eprintln!("p2p: ignoring {BACKEND_VAR}={other:?}: it takes only \"portable\"");
+        }
+        let forced = asked.as_deref() == Some("portable");
         if !forced && sha_ni_available() {
             Backend::ShaNi
         } else {

@@ -34,9 +34,9 @@ impl Floor {
 
     pub fn line(&self, bytes: u64) -> String {
         format!(
-            "floor={:.3}s (sha1 {:?} 64 KiB pieces on {} cores {:.3}s + writing fresh files {:.3}s + loopback tcp {:.3}s) floor_cpu={:.2}s floor_cpu_per_gb={:.2}s",
+            "floor={:.3}s (sha1 {} 64 KiB pieces on {} cores {:.3}s + writing fresh files {:.3}s + loopback tcp {:.3}s) floor_cpu={:.2}s floor_cpu_per_gb={:.2}s",
             self.total(),
-            p2p::hashing::backend(),
+            p2p::hashing::backend().name(),
             cores(),
             self.sha1,
             self.write,
