@@ -38,8 +38,8 @@ impl fmt::Display for Refusal {
 }
 
 /// A chunk run cleared for sending: which bytes of which open file. The caller sends them
-/// (straight from the file to the socket where it can) and then hands the run back to
-/// [`Store::sent`].
+/// (straight from the file to the socket where it can) and reports a run it could not send
+/// whole to [`Store::cut_short`].
 pub struct ChunkRun {
     pub file: Arc<File>,
     pub offset: u64,
@@ -98,8 +98,9 @@ impl Store {
     }
 
     /// A cleared run could not be sent whole: the file ended early (so it changed since it
-    /// was hashed) or could not be read; it is given up. (A change that leaves the size alone shows at the next
-    /// request's check, and in the receiver's SHA-1 check of the bytes already sent.)
+    /// was hashed) or could not be read; it is given up. (A change that leaves the size
+    /// alone shows at the next request's check, and in the receiver's SHA-1 check of the
+    /// bytes already sent.)
     pub fn cut_short(&self, name: &str) {
         self.give_up(name, &CHANGED);
     }
