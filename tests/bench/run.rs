@@ -4,9 +4,10 @@
 //! (time, memory, lines printed) reported on one line.
 
 use super::BIN;
+use super::data::{file_sha1, make_file};
 use super::guards::{Children, Work, fail, wait_for_port};
 use std::fs;
-use std::io::{BufRead, Read, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -77,43 +78,6 @@ fn copy(dir: &Path) {
     std::os::unix::fs::symlink(BIN, dir.join("target/release/p2p")).expect("link binary");
 }
 
-/// Writes `size` pseudo-random bytes seeded by `seed`; returns their SHA-1.
-fn make_file(path: &Path, seed: u64, size: u64) -> [u8; 20] {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out =
-        std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).expect("create"));
-    let mut sha = sha1_smol::Sha1::new();
-    let mut block = vec![0u8; 1 << 16];
-    let mut left = size;
-    while left > 0 {
-        for word in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            word.copy_from_slice(&x.to_le_bytes()[..word.len()]);
-        }
-        let n = left.min(block.len() as u64) as usize;
-        out.write_all(&block[..n]).expect("write");
-        sha.update(&block[..n]);
-        left -= n as u64;
-    }
-    out.flush().expect("flush");
-    sha.digest().bytes()
-}
-
-fn file_sha1(path: &Path) -> Option<[u8; 20]> {
-    let mut f = fs::File::open(path).ok()?;
-    let mut sha = sha1_smol::Sha1::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).ok()?;
-        if n == 0 {
-            return Some(sha.digest().bytes());
-        }
-        sha.update(&buf[..n]);
-    }
-}
-
 pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
     let work =
         Work(std::env::temp_dir().join(format!("p2p-bench-{}-{peers}-{size}", std::process::id())));
@@ -125,7 +89,7 @@ pub fn swarm(peers: u64, size: u64, alive: u64) -> Run {
         copy(&dir);
         sums.push((
             format!("file{i}.bin"),
-            make_file(&dir.join(format!("Shared/file{i}.bin")), i + 1, size),
+            make_file(&dir.join(format!("Shared/file{i}.bin")), i + 1, size, None).1,
         ));
     }
     let tracker_dir = work.0.join("tracker");

@@ -16,10 +16,12 @@
 //!
 //! Rooms: `run` (one swarm run, checked and measured), `floor` (the machine's floor),
 //! `tracker_rate` (the tracker alone), `guards` (children and folders that clean up),
-//! `bittorrent` (p2p beside aria2), `torrent_run` (one aria2 swarm), `bencode` (.torrent files).
+//! `bittorrent` (p2p beside aria2), `torrent_run` (one aria2 swarm), `bencode` (.torrent files),
+//! `data` (the files both make and check).
 
 mod bencode;
 mod bittorrent;
+mod data;
 mod floor;
 mod guards;
 mod run;

@@ -8,9 +8,9 @@
 //! is checked against the source.
 
 use super::bencode;
+use super::data::{file_sha1, make_file};
 use super::guards::{Children, Work, fail};
 use std::fs;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -61,56 +61,6 @@ impl Aria2Run {
             self.tracker_cpu_secs,
             self.peer_rss_kib
         )
-    }
-}
-
-/// Writes `size` pseudo-random bytes seeded by `seed`; returns the SHA-1 of every `PIECE`
-/// bytes and of the whole file.
-fn make_file(path: &Path, seed: u64, size: u64) -> (Vec<[u8; 20]>, [u8; 20]) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let file =
-        fs::File::create(path).unwrap_or_else(|e| fail(&format!("create {}: {e}", path.display())));
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let (mut whole, mut piece) = (sha1_smol::Sha1::new(), sha1_smol::Sha1::new());
-    let mut pieces = Vec::new();
-    // A block divides a piece, so a piece's hash ends on a block's end.
-    let mut block = vec![0u8; 1 << 16];
-    let mut written = 0;
-    while written < size {
-        for word in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            word.copy_from_slice(&x.to_le_bytes()[..word.len()]);
-        }
-        let n = (size - written).min(block.len() as u64) as usize;
-        if let Err(e) = out.write_all(&block[..n]) {
-            fail(&format!("write {}: {e}", path.display()));
-        }
-        whole.update(&block[..n]);
-        piece.update(&block[..n]);
-        written += n as u64;
-        if written % PIECE == 0 || written == size {
-            pieces.push(piece.digest().bytes());
-            piece.reset();
-        }
-    }
-    if let Err(e) = out.flush() {
-        fail(&format!("write {}: {e}", path.display()));
-    }
-    (pieces, whole.digest().bytes())
-}
-
-fn file_sha1(path: &Path) -> Option<[u8; 20]> {
-    let mut f = fs::File::open(path).ok()?;
-    let mut sha = sha1_smol::Sha1::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).ok()?;
-        if n == 0 {
-            return Some(sha.digest().bytes());
-        }
-        sha.update(&buf[..n]);
     }
 }
 
@@ -240,7 +190,7 @@ pub fn aria2_swarm(peers: u64, size: u64) -> Aria2Run {
     for (i, name) in names.iter().enumerate() {
         let dir = work.0.join(format!("peer{i}"));
         make_dir(&dir);
-        let (pieces, sum) = make_file(&dir.join(name), i as u64 + 1, size);
+        let (pieces, sum) = make_file(&dir.join(name), i as u64 + 1, size, Some(PIECE));
         let meta = bencode::single_file(&announce, name, size, PIECE, &pieces);
         let path = torrents.join(format!("file{i}.torrent"));
         write(&path, &meta.bytes, 0o644);
