@@ -162,6 +162,25 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Freezes the process (SIGSTOP): it keeps its sockets but answers nothing.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Sends a signal by `kill(1)` (std has no other way than SIGKILL); a process already
+    /// gone is no failure.
+    fn signal(&self, which: &str) {
+        let _ = Command::new("kill")
+            .args([which, &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 impl Drop for Proc {
@@ -172,10 +191,20 @@ impl Drop for Proc {
 
 /// A process's peak resident memory in KiB (VmHWM).
 pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A process's resident memory now, in KiB (VmRSS).
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` field of /proc/<pid>/status (0 once the process is gone).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
