@@ -233,7 +233,11 @@ fn a_shared_file_rewritten_in_place_is_no_longer_served_and_nothing_bad_is_store
     seeder.run("share doc.bin doc.mtorrent", "shared doc.bin");
     let text = fs::read_to_string(seeder.path("doc.mtorrent")).unwrap();
     let key = p2p::chunk::to_hex(&p2p::hashing::sha1(text.lines().nth(4).unwrap().as_bytes()));
-    assert!(wait_until(LIMIT, || seeders(&pair.addr(0), &key) == 1));
+    assert!(wait_until(LIMIT, || seeders(
+        &pair.addr(0),
+        &key,
+        data.len()
+    ) == 1));
     // 512 KiB in the middle change, the size stays.
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -254,7 +258,11 @@ fn a_shared_file_rewritten_in_place_is_no_longer_served_and_nothing_bad_is_store
         "{}",
         seeder.proc.stderr()
     );
-    assert!(wait_until(LIMIT, || seeders(&pair.addr(0), &key) == 0));
+    assert!(wait_until(LIMIT, || seeders(
+        &pair.addr(0),
+        &key,
+        data.len()
+    ) == 0));
     assert!(
         !seeder.proc.stderr().contains(&key),
         "messages name the file"

@@ -1,8 +1,9 @@
-//! A fake seeder for the resume test: it registers at a tracker as holding a whole file and
-//! serves only the pieces it is allowed to, remembering every piece asked for.
+//! A fake seeder for the resume test: it opens a session at a tracker, registers as holding
+//! a whole file, heartbeats, and serves only the pieces it is allowed to, remembering every
+//! piece asked for.
 
 use super::common::*;
-use super::harness::PIECE;
+use super::harness::{PIECE, PairLink, full_bitset};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::TcpListener;
@@ -53,31 +54,31 @@ impl FakeSeeder {
                 });
             }
         });
-        let mut raw = Raw::connect(tracker);
-        assert_eq!(raw.call("HELLO p2p/1 client"), "OK p2p/1 tracker");
-        let mut bits = vec![0u8; pieces.div_ceil(8)];
-        for p in 0..pieces {
-            bits[p / 8] |= 1 << (p % 8);
-        }
-        let seed = format!(
-            "SEED {addr} {key} {name} {size} {}",
-            p2p::chunk::to_hex(&bits)
-        );
-        assert_eq!(raw.call(&seed), "OK");
+        // A session of its own, as a client opens it, kept live by `ALIVE` every 3 s.
+        let mut link = PairLink::connect(tracker).expect("tracker answers");
+        let token = link.open(&addr.to_string());
+        let seed = format!("SEED {token} {key} {name} {size} {}", full_bitset(pieces));
+        assert_eq!(link.call(&seed).as_deref(), Some("OK"), "{seed}");
+        thread::spawn(move || {
+            // Bounded: ten minutes of heartbeats outlive any test here.
+            for _ in 0..200 {
+                thread::sleep(std::time::Duration::from_secs(3));
+                if link.call(&format!("ALIVE {token}")).is_none() {
+                    return;
+                }
+            }
+        });
         FakeSeeder { allowed, asked }
     }
 }
 
-/// How many clients the tracker at `addr` lists as holding some piece of `key`.
-pub fn seeders(addr: &str, key: &str) -> usize {
-    let mut raw = Raw::connect(addr);
-    raw.call("HELLO p2p/1 client");
-    let head = raw.call(&format!("SEEDERS {key}"));
-    let n: usize = head
-        .strip_prefix("OK ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let lines: Vec<String> = (0..n).map(|_| raw.line().expect("seeder line")).collect();
+/// How many clients the tracker at `addr` lists as holding some piece of the file
+/// (`key`, `size`).
+pub fn seeders(addr: &str, key: &str, size: usize) -> usize {
+    let mut link = PairLink::connect(addr).expect("tracker answers");
+    let lines = link
+        .list(&format!("SEEDERS {key} {size}"))
+        .expect("SEEDERS answered");
     let holds_some = |l: &String| {
         l.rsplit(' ')
             .next()
