@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const CLIENTS: usize = 3;
 const FILES_EACH: usize = 5;
 /// Tracker events cost the clients up to 2 s each (their failover), so they are few.
-const TRACKER_EVENTS: usize = 12;
+const TRACKER_EVENTS: usize = 20;
 const SETTLE: Duration = Duration::from_secs(40);
 
 /// splitmix64: small, and the same schedule for the same seed everywhere.
@@ -106,7 +106,7 @@ fn the_pair_converges_after_a_random_schedule_and_every_shared_file_is_fetched_w
     let ops: usize = std::env::var("P2P_OPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(300);
     let _report = SeedOnFailure(seed);
     eprintln!("pair_converge: P2P_SEED={seed} P2P_OPS={ops}");
     let mut rng = Rng(seed);
