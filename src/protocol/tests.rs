@@ -54,23 +54,24 @@ fn every_request_prints_and_parses_back_to_itself() {
             count: 128,
         },
         Request::Seed {
-            addr: "127.0.0.1:7000".parse().unwrap(),
+            token: "d".repeat(32),
             key: "a".repeat(40),
             name: "my file".into(),
             size: 3,
             bits: "01".into(),
         },
         Request::Unseed {
-            addr: "[::1]:7000".parse().unwrap(),
+            token: "d".repeat(32),
             key: "b".repeat(40),
+            size: 5,
         },
         Request::Quit {
-            addr: "127.0.0.1:7000".parse().unwrap(),
+            token: "d".repeat(32),
         },
         Request::Seeders {
             key: "c".repeat(40),
+            size: 5,
         },
-        Request::State,
     ];
     for req in all {
         let line = req.to_string();
