@@ -247,3 +247,84 @@ impl Core {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::thread;
+
+    /// A tracker that answers `HELLO`, then `requests` requests with `OK`, then hangs up,
+    /// on each of its first `connections` connections; then it stops listening.
+    fn hanging_up(requests: usize, connections: usize) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            for stream in listener.incoming().take(connections) {
+                let Ok(stream) = stream else { return };
+                let mut writer = stream.try_clone().unwrap();
+                let mut lines = BufReader::new(stream).lines();
+                for _ in 0..=requests {
+                    let Some(Ok(line)) = lines.next() else { break };
+                    let answer = if line.starts_with("HELLO") {
+                        "OK p2p/1 tracker\n"
+                    } else {
+                        "OK\n"
+                    };
+                    let _ = writer.write_all(answer.as_bytes());
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_connection_the_tracker_closed_is_made_again_to_the_same_tracker_once() {
+        let addr = hanging_up(1, 2);
+        let mut conn = None;
+        assert!(call_on(&mut conn, addr, &Request::Ping, &mut nothing).is_ok());
+        // The tracker hung up after that reply; the next request finds out and reconnects.
+        let again = call_on(&mut conn, addr, &Request::Ping, &mut nothing);
+        assert!(again.is_ok(), "{again:?}");
+        // A third hang-up, with the tracker gone: reconnecting fails, and that is the error.
+        let gone = call_on(&mut conn, addr, &Request::Ping, &mut nothing);
+        assert!(matches!(&gone, Err(e) if !closed_by_peer(e)), "{gone:?}");
+        assert!(conn.is_none(), "a failed connection is dropped");
+    }
+
+    #[test]
+    fn a_fresh_connection_that_closes_is_not_made_again() {
+        let addr = hanging_up(0, 1);
+        let mut conn = None;
+        // A second try would find the tracker gone (refused), not closed.
+        let got = call_on(&mut conn, addr, &Request::Ping, &mut nothing);
+        assert!(matches!(&got, Err(e) if closed_by_peer(e)), "{got:?}");
+    }
+
+    #[test]
+    fn requests_name_the_session_they_are_sent_in() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let quit = Request::Quit {
+            token: String::new(),
+        };
+        assert_eq!(
+            with_token(&quit, token).to_string(),
+            format!("QUIT {token}")
+        );
+        let seeders = Request::Seeders {
+            key: "a".repeat(40),
+            size: 5,
+        };
+        assert_eq!(with_token(&seeders, token), seeders, "no token to name");
+    }
+
+    #[test]
+    fn only_an_unknown_session_refusal_counts_as_one() {
+        let refused = |r: &str| LinkError::Refused(r.to_string());
+        assert!(unknown_session(&refused("unknown_session")));
+        assert!(unknown_session(&refused("unknown_session closed at 12")));
+        assert!(!unknown_session(&refused("unknown_sessions")));
+        assert!(!unknown_session(&refused("full")));
+    }
+}
