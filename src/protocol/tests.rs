@@ -54,24 +54,23 @@ fn every_request_prints_and_parses_back_to_itself() {
             count: 128,
         },
         Request::Seed {
-            token: "d".repeat(32),
+            addr: "127.0.0.1:7000".parse().unwrap(),
             key: "a".repeat(40),
             name: "my file".into(),
             size: 3,
             bits: "01".into(),
         },
         Request::Unseed {
-            token: "d".repeat(32),
+            addr: "[::1]:7000".parse().unwrap(),
             key: "b".repeat(40),
-            size: 5,
         },
         Request::Quit {
-            token: "d".repeat(32),
+            addr: "127.0.0.1:7000".parse().unwrap(),
         },
         Request::Seeders {
             key: "c".repeat(40),
-            size: 5,
         },
+        Request::State,
     ];
     for req in all {
         let line = req.to_string();

@@ -14,19 +14,12 @@ use std::time::Duration;
 struct Entry {
     name: String,
     size: u64,
-    seeders: BTreeMap<String, Bitset>,
-}
-
-/// STUB: the token of the session of the client at `addr`.
-pub fn stub_token(addr: SocketAddr) -> String {
-    crate::chunk::to_hex(&crate::hashing::sha1(format!("stub {addr}").as_bytes()))[..32].to_string()
+    seeders: BTreeMap<SocketAddr, Bitset>,
 }
 
 #[derive(Default)]
 struct Tables {
     files: BTreeMap<String, Entry>,
-    /// STUB: sessions by token; a token is derived from the address so both twins agree.
-    sessions: BTreeMap<String, SocketAddr>,
     version: u64,
 }
 
@@ -51,17 +44,13 @@ impl Catalog {
     pub fn apply(&self, req: &Request) -> Result<bool, String> {
         let mut t = self.lock();
         let changed = match req {
-            Request::Open { addr } => t.sessions.insert(stub_token(*addr), *addr).is_none(),
             Request::Seed {
-                token: addr,
+                addr,
                 key,
                 name,
                 size,
                 bits,
             } => {
-                if !t.sessions.contains_key(addr) {
-                    return Err("unknown_session".into());
-                }
                 let bits = bits_for(*size, bits).ok_or("bad_bitset for that size")?;
                 let entry = t.files.entry(key.clone()).or_insert_with(|| Entry {
                     name: name.clone(),
@@ -71,11 +60,9 @@ impl Catalog {
                 if entry.size != *size {
                     return Err(format!("size_mismatch the file is {} bytes", entry.size));
                 }
-                entry.seeders.insert(addr.clone(), bits.clone()) != Some(bits)
+                entry.seeders.insert(*addr, bits.clone()) != Some(bits)
             }
-            Request::Unseed {
-                token: addr, key, ..
-            } => {
+            Request::Unseed { addr, key } => {
                 let removed = t
                     .files
                     .get_mut(key)
@@ -84,8 +71,8 @@ impl Catalog {
                 t.files.retain(|_, e| !e.seeders.is_empty());
                 removed
             }
-            Request::Quit { token: addr } => {
-                let mut removed = t.sessions.remove(addr).is_some();
+            Request::Quit { addr } => {
+                let mut removed = false;
                 for e in t.files.values_mut() {
                     removed |= e.seeders.remove(addr).is_some();
                 }
@@ -105,33 +92,24 @@ impl Catalog {
     pub fn seeders(&self, key: &str) -> Option<Vec<(SocketAddr, String)>> {
         let t = self.lock();
         let e = t.files.get(key)?;
-        Some(
-            e.seeders
-                .iter()
-                .filter_map(|(a, b)| Some((*t.sessions.get(a)?, b.to_word())))
-                .collect(),
-        )
-    }
-
-    /// STUB: whether `token` names a session.
-    pub fn knows(&self, token: &str) -> bool {
-        self.lock().sessions.contains_key(token)
+        Some(e.seeders.iter().map(|(a, b)| (*a, b.to_word())).collect())
     }
 
     /// The whole state as `SEED` requests, and its version.
     pub fn snapshot(&self) -> (u64, Vec<Request>) {
         let t = self.lock();
-        let opens = t.sessions.values().map(|a| Request::Open { addr: *a });
-        let seeds = opens
-            .chain(t.files.iter().flat_map(|(key, e)| {
+        let seeds = t
+            .files
+            .iter()
+            .flat_map(|(key, e)| {
                 e.seeders.iter().map(move |(addr, bits)| Request::Seed {
-                    token: addr.clone(),
+                    addr: *addr,
                     key: key.clone(),
                     name: e.name.clone(),
                     size: e.size,
                     bits: bits.to_word(),
                 })
-            }))
+            })
             .collect();
         (t.version, seeds)
     }
@@ -158,5 +136,58 @@ impl Catalog {
             .wait_timeout_while(t, timeout, |t| t.version <= seen)
             .unwrap_or_else(|e| e.into_inner());
         t.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(port: u16, key: char, bits: &str) -> Request {
+        Request::Seed {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            key: key.to_string().repeat(40),
+            name: format!("file {key}"),
+            size: 3 * 512 * 1024,
+            bits: bits.into(),
+        }
+    }
+
+    #[test]
+    fn seeders_come_and_go() {
+        let c = Catalog::default();
+        assert_eq!(c.apply(&seed(1, 'a', "07")), Ok(true));
+        assert_eq!(c.apply(&seed(1, 'a', "07")), Ok(false), "no change");
+        assert_eq!(c.apply(&seed(2, 'a', "01")), Ok(true));
+        assert!(
+            c.apply(&seed(2, 'a', "ff")).is_err(),
+            "bits past the last piece"
+        );
+        let list = c.seeders(&"a".repeat(40)).unwrap();
+        assert_eq!(list.len(), 2);
+        c.apply(&Request::Quit {
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+        })
+        .unwrap();
+        c.apply(&Request::Unseed {
+            addr: SocketAddr::from(([127, 0, 0, 1], 2)),
+            key: "a".repeat(40),
+        })
+        .unwrap();
+        assert!(
+            c.seeders(&"a".repeat(40)).is_none(),
+            "a file nobody holds is forgotten"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_replays_into_the_same_state() {
+        let c = Catalog::default();
+        c.apply(&seed(1, 'a', "07")).unwrap();
+        c.apply(&seed(2, 'b', "02")).unwrap();
+        let (_, seeds) = c.snapshot();
+        let twin = Catalog::default();
+        twin.replace(&seeds);
+        assert_eq!(twin.snapshot().1, seeds);
     }
 }

@@ -240,12 +240,7 @@ impl LineHandler for SwarmConn<'_> {
             | Request::Unseed { .. }
             | Request::Quit { .. }
             | Request::Seeders { .. }
-            | Request::Open { .. }
-            | Request::Alive { .. }
-            | Request::Records { .. }
-            | Request::Sync { .. }
-            | Request::Put { .. }
-            | Request::Seen { .. } => "ERR not_in_swarm_mode".to_string(),
+            | Request::State => "ERR not_in_swarm_mode".to_string(),
         };
         conn.reply(&reply).map_err(|e| e.to_string())?;
         Ok(Next::Continue)

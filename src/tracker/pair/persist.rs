@@ -17,7 +17,7 @@ pub fn load_state(path: &Path) -> io::Result<Vec<Request>> {
     Ok(text
         .lines()
         .filter_map(|l| Request::parse(l).ok())
-        .filter(|r| matches!(r, Request::Seed { .. } | Request::Open { .. }))
+        .filter(|r| matches!(r, Request::Seed { .. }))
         .collect())
 }
 

@@ -64,35 +64,27 @@ impl PairConn<'_> {
     /// The reply to one request after `HELLO`.
     fn answer(&self, req: Request) -> String {
         match req {
-            Request::Alive { token } if self.catalog.knows(&token) => "OK".to_string(),
-            Request::Alive { .. } => "ERR unknown_session".to_string(),
-            Request::Open { addr } if self.role != Role::Tracker => {
-                let _ = self.catalog.apply(&req);
-                let _ = self.forward.send(req);
-                format!("OK {}", crate::tracker::catalog::stub_token(addr))
-            }
-            Request::Open { .. }
-            | Request::Seed { .. }
-            | Request::Unseed { .. }
-            | Request::Quit { .. } => match self.catalog.apply(&req) {
-                Ok(changed) => {
-                    if changed {
-                        let from = self.from;
-                        let side = if self.role == Role::Tracker {
-                            "twin"
-                        } else {
-                            "client"
-                        };
-                        self.log.say(format!("{from} {side}: {req}"));
-                        if self.role != Role::Tracker {
-                            let _ = self.forward.send(req);
+            Request::Seed { .. } | Request::Unseed { .. } | Request::Quit { .. } => {
+                match self.catalog.apply(&req) {
+                    Ok(changed) => {
+                        if changed {
+                            let from = self.from;
+                            let side = if self.role == Role::Tracker {
+                                "twin"
+                            } else {
+                                "client"
+                            };
+                            self.log.say(format!("{from} {side}: {req}"));
+                            if self.role != Role::Tracker {
+                                let _ = self.forward.send(req);
+                            }
                         }
+                        "OK".to_string()
                     }
-                    "OK".to_string()
+                    Err(e) => format!("ERR {e}"),
                 }
-                Err(e) => format!("ERR {e}"),
-            },
-            Request::Seeders { key, .. } => match self.catalog.seeders(&key) {
+            }
+            Request::Seeders { key } => match self.catalog.seeders(&key) {
                 None => "ERR unknown_file".to_string(),
                 Some(list) => {
                     let mut out = format!("OK {}", list.len());
@@ -102,7 +94,7 @@ impl PairConn<'_> {
                     out
                 }
             },
-            Request::Records { .. } => {
+            Request::State => {
                 let (_, seeds) = self.catalog.snapshot();
                 let mut out = format!("OK {}", seeds.len());
                 for seed in seeds {

@@ -20,11 +20,11 @@ const TWIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Asks the twin for its whole state.
 pub fn pull_state(twin: SocketAddr) -> Result<Vec<Request>, LinkError> {
     let mut link = Link::connect(twin, Role::Tracker, TWIN_TIMEOUT)?;
-    let (_, lines) = link.call_list(&Request::Records { from: 0, max: 0 }, 0)?;
+    let (_, lines) = link.call_list(&Request::State, 0)?;
     let mut seeds = Vec::new();
     for line in lines {
         match Request::parse(&line) {
-            Ok(seed @ (Request::Seed { .. } | Request::Open { .. })) => seeds.push(seed),
+            Ok(seed @ Request::Seed { .. }) => seeds.push(seed),
             _ => return Err(LinkError::Garbled(line)),
         }
     }
