@@ -162,11 +162,13 @@ impl Core {
             ));
         }
         let r = self.records.remove(at);
-        let me = self.me;
-        let _ = self.call(&Request::Unseed {
-            addr: me,
-            key: r.key.clone(),
-        });
+        if let Some(token) = self.token.clone() {
+            let _ = self.call(&Request::Unseed {
+                token,
+                key: r.key.clone(),
+                size: r.meta.size,
+            });
+        }
         self.store.forget(&r.key);
         let _ = fs::remove_file(&r.mtorrent);
         self.save();

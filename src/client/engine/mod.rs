@@ -91,6 +91,9 @@ struct Core {
     state_file: PathBuf,
     notes: Notes,
     refreshed: Option<Instant>,
+    /// The session's token, once a tracker opened one.
+    token: Option<String>,
+    beaten: Option<Instant>,
 }
 
 /// Loads the saved state (re-verifying what is on disk), registers everything with a
@@ -113,6 +116,8 @@ pub fn start(
         state_file: state_dir.join("client.state"),
         notes,
         refreshed: None,
+        token: None,
+        beaten: None,
     };
     let saved =
         state::load(&core.state_file).map_err(|e| Error::failed(core.state_file.display(), e))?;
@@ -165,8 +170,9 @@ impl Core {
             Cmd::Show => Ok(self.show()),
             Cmd::Remove { mtorrent } => self.remove(&mtorrent),
             Cmd::Quit => {
-                let me = self.me;
-                let _ = self.call(&Request::Quit { addr: me });
+                if let Some(token) = self.token.clone() {
+                    let _ = self.call(&Request::Quit { token });
+                }
                 self.save();
                 self.store.shut_down();
                 Ok(vec![])

@@ -4,11 +4,14 @@
 
 use super::{Core, Kind};
 use crate::chunk::Bitset;
+use crate::link::LinkError;
 use crate::peer::download;
 use crate::protocol::Request;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// How often the session's heartbeat goes out.
+const BEAT: Duration = Duration::from_secs(3);
 /// How often the holders of each download are refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -17,8 +20,15 @@ impl Core {
         // Files given up here (a seed changed on disk, a download nobody can complete) are
         // no longer ours to offer.
         for key in self.store.take_drops() {
-            let me = self.me;
-            if let Err(e) = self.call(&Request::Unseed { addr: me, key }) {
+            let Some(token) = self.token.clone() else {
+                continue;
+            };
+            let size = self
+                .records
+                .iter()
+                .find(|r| r.key == key)
+                .map_or(0, |r| r.meta.size);
+            if let Err(e) = self.call(&Request::Unseed { token, key, size }) {
                 eprintln!("client: the trackers did not take a removal: {e}");
             }
         }
@@ -44,6 +54,17 @@ impl Core {
         if !reports.is_empty() || finished {
             self.save();
         }
+        if self.beaten.is_none_or(|t| t.elapsed() >= BEAT) {
+            self.beaten = Some(Instant::now());
+            if let Some(token) = self.token.clone()
+                && let Err(LinkError::Refused(why)) = self.call(&Request::Alive { token })
+                && why.starts_with("unknown_session")
+            {
+                self.token = None;
+                self.link = None;
+                let _ = self.connect_any();
+            }
+        }
         if self.refreshed.is_none_or(|t| t.elapsed() >= REFRESH) {
             self.refresh_holders();
         }
@@ -59,7 +80,15 @@ impl Core {
             .map(|r| r.key.clone())
             .collect();
         for key in keys {
-            let Ok(lines) = self.call_list(&Request::Seeders { key: key.clone() }) else {
+            let size = self
+                .records
+                .iter()
+                .find(|r| r.key == key)
+                .map_or(0, |r| r.meta.size);
+            let Ok(lines) = self.call_list(&Request::Seeders {
+                key: key.clone(),
+                size,
+            }) else {
                 continue;
             };
             let npieces = self.store.progress(&key).map_or(0, |(b, _)| b.num_bits());

@@ -17,7 +17,11 @@ impl Core {
         for _ in 0..self.trackers.len() {
             let addr = self.trackers[self.current];
             match Link::connect(addr, Role::Client, TRACKER_TIMEOUT) {
-                Ok(link) => {
+                Ok(mut link) => {
+                    if self.token.is_none() {
+                        let words = link.call(&Request::Open { addr: self.me })?;
+                        self.token = words.first().cloned();
+                    }
                     self.link = Some(link);
                     self.notes.note(&format!("using tracker {addr}"));
                     let keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
@@ -52,7 +56,7 @@ impl Core {
         let r = self.records.iter().find(|r| r.key == key)?;
         let (bits, _) = self.store.progress(key)?;
         Some(Request::Seed {
-            addr: self.me,
+            token: self.token.clone()?,
             key: key.to_string(),
             name: r.meta.name.clone(),
             size: r.meta.size,
