@@ -82,6 +82,10 @@ fn every_request_prints_and_parses_back_to_itself() {
         Request::Sync {
             tracker: "127.0.0.1:7001".parse().unwrap(),
             epoch: "00000000deadbeef".into(),
+            nonce: "ffffffffffffffffffffffffffffffff".into(),
+        },
+        Request::Vouch {
+            nonce: "ffffffffffffffffffffffffffffffff".into(),
         },
         Request::Put {
             seq: 12,
@@ -136,6 +140,8 @@ fn bad_numbers_names_and_arity_are_errors() {
         "ALIVE 0123456789ABCDEF0123456789ABCDEF",
         "OPEN nowhere",
         "SYNC 127.0.0.1:1 123",
+        "SYNC 127.0.0.1:1 00000000deadbeef",
+        "VOUCH 1",
         "PUT 1",
         "PUT x 3@a session t live a",
         "SEEN",

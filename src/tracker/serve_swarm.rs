@@ -244,6 +244,7 @@ impl LineHandler for SwarmConn<'_> {
             | Request::Seeders { .. }
             | Request::Records { .. }
             | Request::Sync { .. }
+            | Request::Vouch { .. }
             | Request::Put { .. }
             | Request::Seen { .. } => "ERR not_in_swarm_mode".to_string(),
         };

@@ -18,8 +18,8 @@ use state_log::StateLog;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 use tables::Tables;
@@ -46,6 +46,7 @@ pub fn run(
     let epoch = state.epoch().to_string();
     let listener = TcpListener::bind(me)?;
     let acked = Arc::new(AtomicU64::new(0));
+    let nonce = Arc::new(Mutex::new(None));
     state.spawn_appender(tables.clone(), acked.clone(), log.clone())?;
     Pusher {
         me,
@@ -53,6 +54,7 @@ pub fn run(
         epoch,
         tables: tables.clone(),
         acked,
+        nonce: nonce.clone(),
         log: log.clone(),
     }
     .spawn()?;
@@ -86,6 +88,7 @@ pub fn run(
                 log: &log,
                 role: crate::protocol::Role::Client,
                 stream: None,
+                nonce: &nonce,
             },
         );
     })

@@ -9,6 +9,7 @@ use super::tables::Tables;
 use crate::protocol::{Request, Role, VERSION};
 use crate::server::{Connection, LineHandler, Next, Refusal};
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A connection silent this long is closed (a client opens it again when it needs to).
@@ -25,6 +26,8 @@ pub struct PairConn<'a> {
     pub role: Role,
     /// The twin's stream, once `SYNC` named it: (tracker, epoch).
     pub stream: Option<(String, String)>,
+    /// The nonce this tracker's own pusher syncs with (see [`super::twin_sync`]).
+    pub nonce: &'a Mutex<Option<String>>,
 }
 
 impl LineHandler for PairConn<'_> {
@@ -102,9 +105,20 @@ impl PairConn<'_> {
                     .collect(),
             ),
             Request::Records { from, max } => list(t.page(from, max)),
-            Request::Sync { tracker, epoch } => {
+            Request::Sync {
+                tracker,
+                epoch,
+                nonce,
+            } => {
                 if self.role != Role::Tracker || tracker != self.twin {
                     return format!("ERR not_my_twin this tracker's twin is {}", self.twin);
+                }
+                if !super::twin_sync::vouched(self.twin, &nonce) {
+                    self.log.say(format!(
+                        "{} claimed to be twin {tracker}; refused",
+                        self.from
+                    ));
+                    return "ERR not_my_twin the twin does not vouch for that nonce".to_string();
                 }
                 let seq = t.mark_of(&tracker.to_string(), &epoch);
                 self.log.say(format!(
@@ -130,6 +144,14 @@ impl PairConn<'_> {
                 }
                 t.seen(&tokens);
                 "OK".to_string()
+            }
+            Request::Vouch { nonce } => {
+                let ours = self.nonce.lock().unwrap_or_else(|e| e.into_inner());
+                if ours.as_deref() == Some(nonce.as_str()) {
+                    "OK".to_string()
+                } else {
+                    "ERR not_vouched".to_string()
+                }
             }
             Request::Ping => "OK".to_string(),
             Request::Hello { .. } => "ERR hello_twice".to_string(),

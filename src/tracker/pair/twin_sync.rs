@@ -4,7 +4,10 @@
 //! as it is made. What the twin has not acknowledged is simply sent again on the next
 //! connection, so a frozen, cut-off, killed or restarting twin loses nothing and nothing
 //! waits on it. Every 2 s the sessions heard from here are gossiped (`SEEN`), so that both
-//! trackers agree on who is live. Synchronisation is the trackers' business only.
+//! trackers agree on who is live. Synchronisation is the trackers' business only: a `SYNC`
+//! carries a fresh nonce, and the receiving tracker takes the connection as its twin's only
+//! once the twin, asked at its own address, vouches for that nonce (`VOUCH`), so that a
+//! stranger who says `HELLO p2p/1 tracker` cannot push records.
 
 use super::log::Log;
 use super::tables::Tables;
@@ -12,8 +15,8 @@ use crate::link::{Link, LinkError, number};
 use crate::protocol::{MAX_SEEN, Request, Role};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,6 +40,8 @@ pub struct Pusher {
     pub tables: Arc<Tables>,
     /// How far the twin has acknowledged this tracker's stream (0 while unknown).
     pub acked: Arc<AtomicU64>,
+    /// The nonce of the `SYNC` under way, for the twin's `VOUCH`.
+    pub nonce: Arc<Mutex<Option<String>>>,
     pub log: Log,
 }
 
@@ -68,10 +73,17 @@ impl Pusher {
 
     /// One connection's worth of pushing; returns when it breaks.
     fn push(&self) -> Result<(), LinkError> {
+        let nonce = format!(
+            "{:016x}{:016x}",
+            crate::rng::random_u64(),
+            crate::rng::random_u64()
+        );
+        *self.nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.clone());
         let mut link = Link::connect(self.twin, Role::Tracker, TWIN_TIMEOUT)?;
         let words = link.call(&Request::Sync {
             tracker: self.me,
             epoch: self.epoch.clone(),
+            nonce,
         })?;
         let mut acked = number(&words, 0)?;
         self.acked.store(acked, Ordering::Relaxed);
@@ -82,18 +94,13 @@ impl Pusher {
         let mut gossiped = Instant::now();
         let mut sent = Instant::now();
         loop {
-            if gossiped.elapsed() >= GOSSIP {
-                gossiped = Instant::now();
-                let tokens = self.tables.take_gossip();
-                for chunk in tokens.chunks(MAX_SEEN) {
-                    link.call(&Request::Seen {
-                        tokens: chunk.to_vec(),
-                    })?;
-                    sent = Instant::now();
-                }
-            }
             let batch = self.tables.since(acked, BATCH_RECORDS);
             if batch.is_empty() {
+                if gossiped.elapsed() >= GOSSIP {
+                    self.gossip(&mut link)?;
+                    gossiped = Instant::now();
+                    sent = gossiped;
+                }
                 if sent.elapsed() >= KEEPALIVE {
                     link.call(&Request::Ping)?;
                     sent = Instant::now();
@@ -128,7 +135,31 @@ impl Pusher {
                 acked = *seq;
             }
             self.acked.store(acked, Ordering::Relaxed);
-            sent = Instant::now();
+            // Sessions that just changed something here are live at the twin at once.
+            self.gossip(&mut link)?;
+            gossiped = Instant::now();
+            sent = gossiped;
         }
     }
+
+    /// Sends `SEEN` for the sessions heard from here since the last time.
+    fn gossip(&self, link: &mut Link) -> Result<(), LinkError> {
+        for chunk in self.tables.take_gossip().chunks(MAX_SEEN) {
+            link.call(&Request::Seen {
+                tokens: chunk.to_vec(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the tracker at `twin` vouches for `nonce`: it is pushing to us with it right now.
+pub fn vouched(twin: SocketAddr, nonce: &str) -> bool {
+    Link::connect(twin, Role::Tracker, TWIN_TIMEOUT)
+        .and_then(|mut link| {
+            link.call(&Request::Vouch {
+                nonce: nonce.to_string(),
+            })
+        })
+        .is_ok()
 }
