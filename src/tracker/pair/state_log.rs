@@ -213,3 +213,7 @@ impl StateLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "state_log_tests.rs"]
+mod tests;

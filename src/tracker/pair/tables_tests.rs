@@ -112,3 +112,48 @@ fn a_removed_session_takes_its_registrations_along_at_the_twin() {
         "the orphan is removed"
     );
 }
+
+#[test]
+fn old_tombstones_go_only_once_the_twin_has_them() {
+    let t = Tables::new("me");
+    let old = Record::parse(&format!("3@twin session {} gone 1", "a".repeat(32))).unwrap();
+    t.merge(old, "twin", "e", 1).unwrap();
+    let (_, seq) = t.size();
+    assert_eq!(t.compact(seq - 1).0.len(), 1, "not acknowledged yet: kept");
+    assert_eq!(t.compact(seq).0.len(), 0, "acknowledged and old: gone");
+    let fresh = Record::parse(&format!(
+        "4@twin session {} gone {}",
+        "b".repeat(32),
+        now_unix()
+    ));
+    t.merge(fresh.unwrap(), "twin", "e", 2).unwrap();
+    assert_eq!(t.compact(u64::MAX).0.len(), 1, "a recent tombstone stays");
+}
+
+#[test]
+fn records_that_mean_nothing_here_are_refused() {
+    let t = Tables::new("me");
+    for bad in [
+        format!("1@x session {} live nowhere", "a".repeat(32)),
+        "1@x session short live 127.0.0.1:1".to_string(),
+        format!(
+            "1@x seed {} {} 10 live f ff",
+            "a".repeat(32),
+            "b".repeat(40)
+        ),
+        format!(
+            "1@x seed {} {} ten live f 01",
+            "a".repeat(32),
+            "b".repeat(40)
+        ),
+        format!(
+            "1@x seed {} {} 10 live ../f 01",
+            "a".repeat(32),
+            "b".repeat(40)
+        ),
+    ] {
+        let r = Record::parse(&bad).unwrap();
+        assert!(t.merge(r, "x", "e", 1).is_err(), "{bad}");
+    }
+    assert_eq!(t.size().0, 0);
+}
