@@ -141,9 +141,16 @@ pub enum Request {
     Seeders { key: String, size: u64 },
     /// `RECORDS <from> <max>`: a page of the replicated records, in key order.
     Records { from: u64, max: u64 },
-    /// `SYNC <tracker> <epoch>`: the twin `tracker` pushes its records on this connection;
-    /// answered with the last sequence number of its stream applied here.
-    Sync { tracker: SocketAddr, epoch: String },
+    /// `SYNC <tracker> <epoch> <nonce>`: the twin `tracker` pushes its records on this
+    /// connection; answered, once the twin vouches for `nonce`, with the last sequence number
+    /// of its stream applied here.
+    Sync {
+        tracker: SocketAddr,
+        epoch: String,
+        nonce: String,
+    },
+    /// `VOUCH <nonce>`: asks a tracker whether it is syncing with `nonce` right now.
+    Vouch { nonce: String },
     /// `PUT <seq> <record>`: one record of the pushing twin's stream.
     Put { seq: u64, record: String },
     /// `SEEN <token> ...`: sessions the pushing twin heard from just now.
@@ -176,6 +183,7 @@ impl Request {
             Request::Seeders { .. } => "SEEDERS",
             Request::Records { .. } => "RECORDS",
             Request::Sync { .. } => "SYNC",
+            Request::Vouch { .. } => "VOUCH",
             Request::Put { .. } => "PUT",
             Request::Seen { .. } => "SEEN",
         }
@@ -234,7 +242,12 @@ impl fmt::Display for Request {
             Request::Quit { token } => write!(f, "QUIT {token}"),
             Request::Seeders { key, size } => write!(f, "SEEDERS {key} {size}"),
             Request::Records { from, max } => write!(f, "RECORDS {from} {max}"),
-            Request::Sync { tracker, epoch } => write!(f, "SYNC {tracker} {epoch}"),
+            Request::Sync {
+                tracker,
+                epoch,
+                nonce,
+            } => write!(f, "SYNC {tracker} {epoch} {nonce}"),
+            Request::Vouch { nonce } => write!(f, "VOUCH {nonce}"),
             Request::Put { seq, record } => write!(f, "PUT {seq} {record}"),
             Request::Seen { tokens } => write!(f, "SEEN {}", tokens.join(" ")),
         }

@@ -335,7 +335,7 @@ impl Request {
                 }
             }
             "SYNC" => {
-                let mut f = fields("SYNC", "<tracker> <epoch>", 2)?;
+                let mut f = fields("SYNC", "<tracker> <epoch> <nonce>", 3)?;
                 let tracker = f.addr()?;
                 let epoch = f.word();
                 if epoch.len() != 16 || !is_lower_hex(epoch) {
@@ -344,8 +344,12 @@ impl Request {
                 Request::Sync {
                     tracker,
                     epoch: epoch.to_string(),
+                    nonce: f.token()?,
                 }
             }
+            "VOUCH" => Request::Vouch {
+                nonce: fields("VOUCH", "<nonce>", 1)?.token()?,
+            },
             "PUT" => {
                 let Some((seq, record)) = args.split_first().filter(|(_, r)| !r.is_empty()) else {
                     return Err(ProtoError::Arity {

@@ -1,7 +1,6 @@
 //! The tracker: the grading tracker accepts connections, one thread each, over one shared
 //! [`Swarm`] table; the tracker pair for the interactive client lives in [`pair`].
 
-pub mod catalog;
 mod pair;
 mod serve_swarm;
 pub mod swarm;
