@@ -9,7 +9,7 @@
 
 use super::Msg;
 use super::in_use::InUse;
-use super::tracker_link::{call_on, nothing, unknown_session};
+use super::tracker_link::{call_on, describe, nothing, unknown_session};
 use crate::link::{Link, LinkError};
 use crate::protocol::Request;
 use std::io;
@@ -86,7 +86,7 @@ fn beat(in_use: &InUse, beating: &mut Beating, token: &str, engine: &Sender<Msg>
             // It answered: whatever it refused, it is not gone.
             Err(LinkError::Refused(_)) => return true,
             Err(e) => {
-                let why = e.to_string();
+                let why = describe(&e);
                 let (now, switched) = in_use.switch_from(at, &why);
                 if switched && engine.send(Msg::Switched { lost: at, now, why }).is_err() {
                     return false;
@@ -95,7 +95,7 @@ fn beat(in_use: &InUse, beating: &mut Beating, token: &str, engine: &Sender<Msg>
             }
         }
     }
-    in_use.all_failed(&last.to_string());
+    in_use.all_failed(&describe(&last));
     true
 }
 

@@ -173,7 +173,7 @@ impl Core {
                 Ok(Msg::Switched { lost, now, why }) => self.note_switch(lost, now, &why),
                 Ok(Msg::UnknownSession { token }) => {
                     if self.in_use.token() == Some(token) {
-                        self.in_use.set_token(None);
+                        self.forget_session();
                         // Any request opens a new session first and registers everything.
                         let _ = self.call(&Request::Ping);
                     }
