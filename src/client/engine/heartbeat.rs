@@ -75,11 +75,15 @@ fn beat(in_use: &InUse, beating: &mut Beating, token: &str, engine: &Sender<Msg>
         };
         match call_on(&mut beating.conn, addr, &alive, &mut nothing) {
             Ok(_) => {
-                in_use.answered(at);
+                if in_use.answered(at) {
+                    return engine.send(Msg::Back { at }).is_ok();
+                }
                 return true;
             }
             Err(e) if unknown_session(&e) => {
-                in_use.answered(at);
+                if in_use.answered(at) && engine.send(Msg::Back { at }).is_err() {
+                    return false;
+                }
                 let token = token.to_string();
                 return engine.send(Msg::UnknownSession { token }).is_ok();
             }
@@ -87,8 +91,10 @@ fn beat(in_use: &InUse, beating: &mut Beating, token: &str, engine: &Sender<Msg>
             Err(LinkError::Refused(_)) => return true,
             Err(e) => {
                 let why = describe(&e);
+                let quiet = in_use.is_down();
                 let (now, switched) = in_use.switch_from(at, &why);
-                if switched && engine.send(Msg::Switched { lost: at, now, why }).is_err() {
+                if switched && !quiet && engine.send(Msg::Switched { lost: at, now, why }).is_err()
+                {
                     return false;
                 }
                 last = e;

@@ -84,13 +84,19 @@ impl InUse {
         }
     }
 
-    /// Tracker `at` answered: ends an outage, saying which tracker is in use.
-    pub(super) fn answered(&self, at: usize) {
-        if self.down.swap(false, Ordering::SeqCst)
-            && let Some(addr) = self.addr(at)
-        {
+    /// Tracker `at` answered: ends an outage, saying which tracker is in use. Returns whether
+    /// an outage ended.
+    pub(super) fn answered(&self, at: usize) -> bool {
+        let ended = self.down.swap(false, Ordering::SeqCst);
+        if ended && let Some(addr) = self.addr(at) {
             eprintln!("client: tracker {addr} answers again; using it");
         }
+        ended
+    }
+
+    /// Whether no tracker answered the last time one was needed.
+    pub(super) fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
     }
 
     pub(super) fn token(&self) -> Option<String> {

@@ -57,6 +57,10 @@ enum Msg {
         now: usize,
         why: String,
     },
+    /// Tracker `at` answered the heartbeat after no tracker did.
+    Back {
+        at: usize,
+    },
     /// The trackers do not know the session `token` any more.
     UnknownSession {
         token: String,
@@ -171,6 +175,7 @@ impl Core {
                     }
                 }
                 Ok(Msg::Switched { lost, now, why }) => self.note_switch(lost, now, &why),
+                Ok(Msg::Back { at }) => self.note_back(at),
                 Ok(Msg::UnknownSession { token }) => {
                     if self.in_use.token() == Some(token) {
                         self.forget_session();

@@ -139,7 +139,9 @@ impl Core {
             };
             match outcome {
                 Ok(words) => {
-                    self.in_use.answered(at);
+                    if self.in_use.answered(at) {
+                        self.note_back(at);
+                    }
                     return Ok(words);
                 }
                 // A session the trackers forgot has nothing left to end.
@@ -162,6 +164,13 @@ impl Core {
         Err(last)
     }
 
+    /// Writes the end of an outage, tracker `at` answering, in the `--log` notes.
+    pub(super) fn note_back(&mut self, at: usize) {
+        if let Some(addr) = self.in_use.addr(at) {
+            self.notes.note(&format!("using tracker {addr}"));
+        }
+    }
+
     /// The trackers no longer know the session: the next request opens a new one and
     /// registers every record in it again.
     pub(super) fn forget_session(&mut self) {
@@ -177,8 +186,9 @@ impl Core {
     fn lose(&mut self, at: usize, e: &LinkError) {
         self.link = None;
         let why = describe(e);
+        let quiet = self.in_use.is_down();
         let (now, switched) = self.in_use.switch_from(at, &why);
-        if switched {
+        if switched && !quiet {
             self.note_switch(at, now, &why);
         }
     }
