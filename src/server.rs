@@ -82,9 +82,20 @@ where
                 continue;
             }
         };
-        let Some(slot) = Registry::admit(&registry, &stream) else {
-            let _ = (&stream).write_all(b"ERR busy\n");
-            continue;
+        let slot = match Registry::admit(&registry, &stream) {
+            Ok(Some(slot)) => slot,
+            Ok(None) => {
+                let _ = (&stream).write_all(b"ERR busy\n");
+                continue;
+            }
+            Err(e) => {
+                // Out of descriptors, most likely: as when `accept` itself fails.
+                eprintln!("{role}: accept failed: cannot keep a handle on {from}: {e}");
+                let _ = (&stream).write_all(b"ERR busy\n");
+                drop(stream);
+                thread::sleep(ACCEPT_BACKOFF);
+                continue;
+            }
         };
         let handle = handle.clone();
         let spawned = thread::Builder::new()
@@ -110,14 +121,14 @@ thread_local! {
 /// read by the accept loop choosing whom to evict, without a lock.
 struct Activity {
     accepted: Instant,
-    /// Milliseconds from `accepted` to the end of its last line, plus one; 0 before any.
+    /// Microseconds from `accepted` to the end of its last line, plus one; 0 before any.
     last_line: AtomicU64,
 }
 
 impl Activity {
     fn stamp(&self) {
-        let ms = u64::try_from(self.accepted.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        self.last_line.store(ms + 1, Ordering::Relaxed);
+        let us = u64::try_from(self.accepted.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+        self.last_line.store(us + 1, Ordering::Relaxed);
     }
 
     /// Orders connections by how idle they are, idlest first: never a line, then the
@@ -125,7 +136,7 @@ impl Activity {
     fn idleness(&self) -> (bool, Instant) {
         match self.last_line.load(Ordering::Relaxed) {
             0 => (false, self.accepted),
-            ms => (true, self.accepted + Duration::from_millis(ms - 1)),
+            us => (true, self.accepted + Duration::from_micros(us - 1)),
         }
     }
 }
@@ -189,8 +200,8 @@ impl Registry {
     }
 
     /// A slot for `stream`, making room as the role chose; `None` to refuse it.
-    fn admit(registry: &Arc<Registry>, stream: &TcpStream) -> Option<Slot> {
-        let handle = Arc::new(stream.try_clone().ok()?);
+    fn admit(registry: &Arc<Registry>, stream: &TcpStream) -> io::Result<Option<Slot>> {
+        let handle = Arc::new(stream.try_clone()?);
         let activity = Arc::new(Activity {
             accepted: Instant::now(),
             last_line: AtomicU64::new(0),
@@ -199,8 +210,8 @@ impl Registry {
             let mut open = registry.lock();
             let victim = match open.conns.len() - open.evicted {
                 n if n < registry.max => None,
-                _ if registry.when_full == WhenFull::Refuse => return None,
-                _ if open.evicted >= registry.max => return None,
+                _ if registry.when_full == WhenFull::Refuse => return Ok(None),
+                _ if open.evicted >= registry.max => return Ok(None),
                 _ => open.evict_idlest(),
             };
             let id = open.next_id;
@@ -217,11 +228,11 @@ impl Registry {
             // Its thread sees the end of its stream (or a failed write) and frees its slot.
             let _ = victim.shutdown(Shutdown::Both);
         }
-        Some(Slot {
+        Ok(Some(Slot {
             id,
             activity,
             registry: registry.clone(),
-        })
+        }))
     }
 }
 
@@ -483,3 +494,6 @@ pub fn serve_lines<H: LineHandler>(stream: TcpStream, handler: &mut H) -> End {
     }
     end
 }
+
+#[cfg(test)]
+mod tests;
