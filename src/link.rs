@@ -177,7 +177,7 @@ mod tests {
     fn a_list_reply_without_its_count_is_garbled() {
         let addr = answering("OK\n");
         let mut link = Link::connect(addr, Role::Peer, Duration::from_secs(5)).unwrap();
-        let got = link.call_list(&Request::State, 0);
+        let got = link.call_list(&Request::Files, 0);
         assert!(matches!(got, Err(LinkError::Garbled(_))), "{got:?}");
     }
 }

@@ -6,7 +6,7 @@
 //! the connection.
 
 use std::fmt;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -68,11 +68,54 @@ pub fn read_line_by<'a, R: BufRead>(
     buf: &'a mut Vec<u8>,
     deadline: Option<Instant>,
 ) -> Result<&'a str, LineError> {
-    buf.clear();
-    loop {
-        if deadline.is_some_and(|d| Instant::now() > d) {
+    read_line_checked(r, buf, |_| match deadline {
+        Some(d) if Instant::now() > d => Err(LineError::TooSlow),
+        _ => Ok(()),
+    })
+}
+
+/// Like [`read_line_by`] on a socket, where no read blocks past `deadline` either: the
+/// line is in by then or [`LineError::TooSlow`], however silent the other side. (The read
+/// timeout is left as the last read set it.)
+pub fn read_line_on_time<'a>(
+    r: &mut BufReader<TcpStream>,
+    buf: &'a mut Vec<u8>,
+    deadline: Instant,
+) -> Result<&'a str, LineError> {
+    let line = read_line_checked(r, buf, |r| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(LineError::TooSlow);
         }
+        // Only data that has not arrived yet waits on the socket.
+        if r.buffer().is_empty() {
+            r.get_ref().set_read_timeout(Some(left))?;
+        }
+        Ok(())
+    });
+    match line {
+        Err(LineError::Io(e)) if is_timeout(&e) => Err(LineError::TooSlow),
+        other => other,
+    }
+}
+
+/// Whether a read or write failed for its time-out.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Reads one line, asking `before_read` before each read whether to go on.
+fn read_line_checked<'a, R: BufRead>(
+    r: &mut R,
+    buf: &'a mut Vec<u8>,
+    mut before_read: impl FnMut(&mut R) -> Result<(), LineError>,
+) -> Result<&'a str, LineError> {
+    buf.clear();
+    loop {
+        before_read(r)?;
         let avail = match r.fill_buf() {
             Ok(a) => a,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -137,10 +180,7 @@ pub fn close_gracefully(stream: &TcpStream) {
 
 /// Flushes the replies queued in `writer` unless another request is already waiting in
 /// `reader`: pipelined requests are then answered in one write.
-pub fn flush_if_idle<R: Read, W: Write>(
-    reader: &io::BufReader<R>,
-    writer: &mut W,
-) -> io::Result<()> {
+pub fn flush_if_idle<R: Read, W: Write>(reader: &BufReader<R>, writer: &mut W) -> io::Result<()> {
     if reader.buffer().is_empty() {
         writer.flush()?;
     }
@@ -165,7 +205,6 @@ pub fn write_line<W: Write>(w: &mut W, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufReader;
 
     /// A reader that hands out one byte per read, like a peer writing byte by byte.
     struct Trickle<'a>(&'a [u8]);

@@ -1,10 +1,12 @@
 //! The upload server: answers `GET` for every chunk run whose pieces are verified here,
 //! one thread per connection, outside any lock. The bytes go from the file to the socket
-//! without passing through user space (`sendfile`, at an explicit offset).
+//! without passing through user space (`sendfile`, at an explicit offset). A connection
+//! silent from the start is closed after 3 s, and at the cap the idlest makes room for a
+//! newcomer, so that idle sockets cannot keep a downloader out.
 
 use super::store::{ChunkRun, Store};
 use crate::protocol::{Request, Role, VERSION};
-use crate::server::{self, Connection, LineHandler, Next, Refusal};
+use crate::server::{self, Connection, LineHandler, Next, Refusal, WhenFull};
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,17 +17,24 @@ use std::time::Duration;
 const IDLE: Duration = Duration::from_secs(30);
 /// A request line must arrive in full within this time.
 const LINE_DEADLINE: Duration = Duration::from_secs(60);
-/// At most this many downloaders are served at once.
+/// At most this many downloaders are served at once; the idlest is closed for a newcomer.
 const MAX_CONNECTIONS: usize = 512;
 
 pub fn spawn(listener: TcpListener, store: Arc<Store>) -> io::Result<()> {
     thread::Builder::new()
         .name("upload-accept".into())
         .spawn(move || {
-            crate::server::accept_loop(listener, "upload", MAX_CONNECTIONS, move |stream, _| {
-                let mut chunks = ChunkServer { store: &store };
-                server::serve_lines(stream, &mut chunks);
-            })
+            let full = WhenFull::EvictIdlest;
+            server::accept_loop_with(
+                listener,
+                "upload",
+                MAX_CONNECTIONS,
+                full,
+                move |stream, _| {
+                    let mut chunks = ChunkServer { store: &store };
+                    server::serve_lines(stream, &mut chunks);
+                },
+            )
         })?;
     Ok(())
 }

@@ -22,6 +22,10 @@ use std::net::SocketAddr;
 pub const VERSION: &str = "p2p/1";
 /// The longest a `WAIT` or `LEAVE` may hold a reply back, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 2000;
+/// The most records one `RECORDS` reply carries.
+pub const MAX_RECORDS_PAGE: u64 = 1000;
+/// The most tokens one `SEEN` line carries.
+pub const MAX_SEEN: usize = 1000;
 /// The most piece hashes one `HASHED` carries, or one `HASHES` reply returns.
 pub const MAX_HASH_BATCH: u64 = 65_536;
 
@@ -112,23 +116,45 @@ pub enum Request {
         first: u64,
         count: u64,
     },
-    /// `SEED <addr> <info-hash> <name> <size> <bitset>`: the client at `addr` holds these
-    /// pieces of a `.mtorrent` file (all of them when seeding). Tracker pairs forward it.
+    /// `OPEN <addr>`: a new client session for the client serving chunks at `addr`.
+    Open { addr: SocketAddr },
+    /// `ALIVE <token>`: a client session's heartbeat.
+    Alive { token: String },
+    /// `SEED <token> <info-hash> <name> <size> <bitset>`: the session holds these pieces of a
+    /// `.mtorrent` file (all of them when seeding).
     Seed {
-        addr: SocketAddr,
+        token: String,
         key: String,
         name: String,
         size: u64,
         bits: String,
     },
-    /// `UNSEED <addr> <info-hash>`: the client at `addr` no longer shares that file.
-    Unseed { addr: SocketAddr, key: String },
-    /// `QUIT <addr>`: the client at `addr` leaves every seeder list.
-    Quit { addr: SocketAddr },
-    /// `SEEDERS <info-hash>`: who holds which pieces of a file.
-    Seeders { key: String },
-    /// `STATE`: the whole state, as `SEED` lines (a tracker catching up from its twin).
-    State,
+    /// `UNSEED <token> <info-hash> <size>`: the session no longer holds that file.
+    Unseed {
+        token: String,
+        key: String,
+        size: u64,
+    },
+    /// `QUIT <token>`: the session ends, and every registration of it goes.
+    Quit { token: String },
+    /// `SEEDERS <info-hash> <size>`: which live sessions hold which pieces of a file.
+    Seeders { key: String, size: u64 },
+    /// `RECORDS <from> <max>`: a page of the replicated records, in key order.
+    Records { from: u64, max: u64 },
+    /// `SYNC <tracker> <epoch> <nonce>`: the twin `tracker` pushes its records on this
+    /// connection; answered, once the twin vouches for `nonce`, with the last sequence number
+    /// of its stream applied here.
+    Sync {
+        tracker: SocketAddr,
+        epoch: String,
+        nonce: String,
+    },
+    /// `VOUCH <nonce>`: asks a tracker whether it is syncing with `nonce` right now.
+    Vouch { nonce: String },
+    /// `PUT <seq> <record>`: one record of the pushing twin's stream.
+    Put { seq: u64, record: String },
+    /// `SEEN <token> ...`: sessions the pushing twin heard from just now.
+    Seen { tokens: Vec<String> },
 }
 
 impl Request {
@@ -149,11 +175,17 @@ impl Request {
             Request::Leave => "LEAVE",
             Request::Ping => "PING",
             Request::Get { .. } => "GET",
+            Request::Open { .. } => "OPEN",
+            Request::Alive { .. } => "ALIVE",
             Request::Seed { .. } => "SEED",
             Request::Unseed { .. } => "UNSEED",
             Request::Quit { .. } => "QUIT",
             Request::Seeders { .. } => "SEEDERS",
-            Request::State => "STATE",
+            Request::Records { .. } => "RECORDS",
+            Request::Sync { .. } => "SYNC",
+            Request::Vouch { .. } => "VOUCH",
+            Request::Put { .. } => "PUT",
+            Request::Seen { .. } => "SEEN",
         }
     }
 }
@@ -197,17 +229,27 @@ impl fmt::Display for Request {
             Request::Get { name, first, count } => {
                 write!(f, "GET {} {first} {count}", name::encode(name))
             }
+            Request::Open { addr } => write!(f, "OPEN {addr}"),
+            Request::Alive { token } => write!(f, "ALIVE {token}"),
             Request::Seed {
-                addr,
+                token,
                 key,
                 name,
                 size,
                 bits,
-            } => write!(f, "SEED {addr} {key} {} {size} {bits}", name::encode(name)),
-            Request::Unseed { addr, key } => write!(f, "UNSEED {addr} {key}"),
-            Request::Quit { addr } => write!(f, "QUIT {addr}"),
-            Request::Seeders { key } => write!(f, "SEEDERS {key}"),
-            Request::State => write!(f, "STATE"),
+            } => write!(f, "SEED {token} {key} {} {size} {bits}", name::encode(name)),
+            Request::Unseed { token, key, size } => write!(f, "UNSEED {token} {key} {size}"),
+            Request::Quit { token } => write!(f, "QUIT {token}"),
+            Request::Seeders { key, size } => write!(f, "SEEDERS {key} {size}"),
+            Request::Records { from, max } => write!(f, "RECORDS {from} {max}"),
+            Request::Sync {
+                tracker,
+                epoch,
+                nonce,
+            } => write!(f, "SYNC {tracker} {epoch} {nonce}"),
+            Request::Vouch { nonce } => write!(f, "VOUCH {nonce}"),
+            Request::Put { seq, record } => write!(f, "PUT {seq} {record}"),
+            Request::Seen { tokens } => write!(f, "SEEN {}", tokens.join(" ")),
         }
     }
 }

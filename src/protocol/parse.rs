@@ -2,7 +2,9 @@
 //! reads each field by its kind, naming the field in the error when a word is bad. A line
 //! with the wrong number of words is refused before any field is read.
 
-use super::{MAX_HASH_BATCH, MAX_WAIT_MS, PieceRun, Request, Role, VERSION};
+use super::{
+    MAX_HASH_BATCH, MAX_RECORDS_PAGE, MAX_SEEN, MAX_WAIT_MS, PieceRun, Request, Role, VERSION,
+};
 use crate::name::{self, NameError};
 use std::fmt;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ pub enum ProtoError {
     BadHash(String),
     BadRun(String),
     BadHello(String),
+    BadToken(String),
 }
 
 impl fmt::Display for ProtoError {
@@ -43,6 +46,7 @@ impl fmt::Display for ProtoError {
             ProtoError::BadHash(h) => write!(f, "bad_hash {}", clip(h)),
             ProtoError::BadRun(r) => write!(f, "bad_run {}", clip(r)),
             ProtoError::BadHello(h) => write!(f, "bad_hello {}", clip(h)),
+            ProtoError::BadToken(t) => write!(f, "bad_token {}", clip(t)),
         }
     }
 }
@@ -92,6 +96,11 @@ fn parse_run(word: &str) -> Result<PieceRun, ProtoError> {
         return Err(bad());
     }
     Ok(PieceRun { first, last })
+}
+
+fn is_lower_hex(word: &str) -> bool {
+    word.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The words after a verb, read one field at a time.
@@ -146,12 +155,17 @@ impl<'a> Fields<'a> {
     /// An info hash: 40 lowercase hex digits.
     fn key(&mut self) -> Result<String, ProtoError> {
         let word = self.word();
-        let ok = word.len() == 40
-            && word
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = word.len() == 40 && is_lower_hex(word);
         ok.then(|| word.to_string())
             .ok_or_else(|| ProtoError::BadHash(word.to_string()))
+    }
+
+    /// A session token: 32 lowercase hex digits.
+    fn token(&mut self) -> Result<String, ProtoError> {
+        let word = self.word();
+        (word.len() == 32 && is_lower_hex(word))
+            .then(|| word.to_string())
+            .ok_or_else(|| ProtoError::BadToken(word.to_string()))
     }
 
     /// A piece bitset word (see [`crate::chunk::Bitset::to_word`]); checked against the
@@ -279,10 +293,16 @@ impl Request {
                     count: f.u64("count")?,
                 }
             }
+            "OPEN" => Request::Open {
+                addr: fields("OPEN", "<addr>", 1)?.addr()?,
+            },
+            "ALIVE" => Request::Alive {
+                token: fields("ALIVE", "<token>", 1)?.token()?,
+            },
             "SEED" => {
-                let mut f = fields("SEED", "<addr> <info-hash> <name> <size> <bitset>", 5)?;
+                let mut f = fields("SEED", "<token> <info-hash> <name> <size> <bitset>", 5)?;
                 Request::Seed {
-                    addr: f.addr()?,
+                    token: f.token()?,
                     key: f.key()?,
                     name: f.name()?,
                     size: f.u64("size")?,
@@ -290,19 +310,73 @@ impl Request {
                 }
             }
             "UNSEED" => {
-                let mut f = fields("UNSEED", "<addr> <info-hash>", 2)?;
+                let mut f = fields("UNSEED", "<token> <info-hash> <size>", 3)?;
                 Request::Unseed {
-                    addr: f.addr()?,
+                    token: f.token()?,
                     key: f.key()?,
+                    size: f.u64("size")?,
                 }
             }
             "QUIT" => Request::Quit {
-                addr: fields("QUIT", "<addr>", 1)?.addr()?,
+                token: fields("QUIT", "<token>", 1)?.token()?,
             },
-            "SEEDERS" => Request::Seeders {
-                key: fields("SEEDERS", "<info-hash>", 1)?.key()?,
+            "SEEDERS" => {
+                let mut f = fields("SEEDERS", "<info-hash> <size>", 2)?;
+                Request::Seeders {
+                    key: f.key()?,
+                    size: f.u64("size")?,
+                }
+            }
+            "RECORDS" => {
+                let mut f = fields("RECORDS", "<from> <max>", 2)?;
+                Request::Records {
+                    from: f.u64("from")?,
+                    max: f.u64("max")?.min(MAX_RECORDS_PAGE),
+                }
+            }
+            "SYNC" => {
+                let mut f = fields("SYNC", "<tracker> <epoch> <nonce>", 3)?;
+                let tracker = f.addr()?;
+                let epoch = f.word();
+                if epoch.len() != 16 || !is_lower_hex(epoch) {
+                    return Err(ProtoError::BadHash(epoch.to_string()));
+                }
+                Request::Sync {
+                    tracker,
+                    epoch: epoch.to_string(),
+                    nonce: f.token()?,
+                }
+            }
+            "VOUCH" => Request::Vouch {
+                nonce: fields("VOUCH", "<nonce>", 1)?.token()?,
             },
-            "STATE" => fields("STATE", "nothing", 0).map(|_| Request::State)?,
+            "PUT" => {
+                let Some((seq, record)) = args.split_first().filter(|(_, r)| !r.is_empty()) else {
+                    return Err(ProtoError::Arity {
+                        command: "PUT",
+                        expected: "<seq> <record>",
+                        got: args.len(),
+                    });
+                };
+                Request::Put {
+                    seq: parse_u64("seq", seq)?,
+                    record: record.join(" "),
+                }
+            }
+            "SEEN" => {
+                if args.is_empty() || args.len() > MAX_SEEN {
+                    return Err(ProtoError::Arity {
+                        command: "SEEN",
+                        expected: "1 to 1000 tokens",
+                        got: args.len(),
+                    });
+                }
+                let mut f = fields("SEEN", "<token> ...", args.len())?;
+                let tokens = (0..args.len())
+                    .map(|_| f.token())
+                    .collect::<Result<_, _>>()?;
+                Request::Seen { tokens }
+            }
             other => return Err(ProtoError::Unknown(other.to_string())),
         };
         Ok(request)

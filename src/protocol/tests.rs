@@ -53,24 +53,51 @@ fn every_request_prints_and_parses_back_to_itself() {
             first: 128,
             count: 128,
         },
+        Request::Open {
+            addr: "[::1]:7000".parse().unwrap(),
+        },
+        Request::Alive {
+            token: "0123456789abcdef0123456789abcdef".into(),
+        },
         Request::Seed {
-            addr: "127.0.0.1:7000".parse().unwrap(),
+            token: "0123456789abcdef0123456789abcdef".into(),
             key: "a".repeat(40),
             name: "my file".into(),
             size: 3,
             bits: "01".into(),
         },
         Request::Unseed {
-            addr: "[::1]:7000".parse().unwrap(),
+            token: "0123456789abcdef0123456789abcdef".into(),
             key: "b".repeat(40),
+            size: 7,
         },
         Request::Quit {
-            addr: "127.0.0.1:7000".parse().unwrap(),
+            token: "0123456789abcdef0123456789abcdef".into(),
         },
         Request::Seeders {
             key: "c".repeat(40),
+            size: 0,
         },
-        Request::State,
+        Request::Records { from: 3, max: 10 },
+        Request::Sync {
+            tracker: "127.0.0.1:7001".parse().unwrap(),
+            epoch: "00000000deadbeef".into(),
+            nonce: "ffffffffffffffffffffffffffffffff".into(),
+        },
+        Request::Vouch {
+            nonce: "ffffffffffffffffffffffffffffffff".into(),
+        },
+        Request::Put {
+            seq: 12,
+            record: "3@127.0.0.1:7001 session 0123456789abcdef0123456789abcdef live 127.0.0.1:9"
+                .into(),
+        },
+        Request::Seen {
+            tokens: vec![
+                "0123456789abcdef0123456789abcdef".into(),
+                "ffffffffffffffffffffffffffffffff".into(),
+            ],
+        },
     ];
     for req in all {
         let line = req.to_string();
@@ -103,11 +130,22 @@ fn bad_numbers_names_and_arity_are_errors() {
         "HASHES f",
         "HOLDERS f x",
         "FILES extra",
-        "SEEDERS abc",
-        "SEEDERS AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "SEED nowhere aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 01",
-        "SEED 127.0.0.1:1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 0z",
+        "SEEDERS abc 1",
+        "SEEDERS aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "SEEDERS AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA 1",
+        "SEED 127.0.0.1:1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 01",
+        "SEED 0123456789abcdef0123456789abcdef aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 0z",
         "QUIT",
+        "QUIT 127.0.0.1:7000",
+        "ALIVE 0123456789ABCDEF0123456789ABCDEF",
+        "OPEN nowhere",
+        "SYNC 127.0.0.1:1 123",
+        "SYNC 127.0.0.1:1 00000000deadbeef",
+        "VOUCH 1",
+        "PUT 1",
+        "PUT x 3@a session t live a",
+        "SEEN",
+        "SEEN abc",
         "",
         " ",
         "NOPE",
@@ -132,8 +170,11 @@ fn errors_name_the_first_bad_field_in_a_fixed_order() {
         ("HELLO p2p/2 king", "bad_hello p2p/2"),
         ("JOIN 0", "bad_number port 0"),
         ("FILES x", "bad_arguments FILES wants nothing, got 1"),
-        ("SEED a b c d e", "bad_number address a"),
-        ("SEED 127.0.0.1:1 b c d e", "bad_hash b"),
+        ("SEED a b c d e", "bad_token a"),
+        (
+            "SEED 0123456789abcdef0123456789abcdef b c d e",
+            "bad_hash b",
+        ),
         ("HAVE", "bad_arguments HAVE wants <name> [<run> ...], got 0"),
         ("NOPE 1", "unknown_command NOPE"),
         (" x", "unknown_command  x"),

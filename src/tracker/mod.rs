@@ -1,7 +1,6 @@
 //! The tracker: the grading tracker accepts connections, one thread each, over one shared
 //! [`Swarm`] table; the tracker pair for the interactive client lives in [`pair`].
 
-pub mod catalog;
 mod pair;
 mod serve_swarm;
 pub mod swarm;
@@ -12,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::output::BlockSink;
+use crate::server::{self, WhenFull};
 pub use swarm::Swarm;
 
 /// Grading mode: bind 0.0.0.0 on a port the OS picks, publish it in `port.txt` (fully
@@ -34,12 +34,18 @@ pub fn run_pair(
     pair::run(me, twin, state.to_path_buf(), log.to_path_buf())
 }
 
-/// At most this many connections are served at once; more get `ERR busy` and are closed.
+/// At most this many connections are served at once; more get `ERR busy` and are closed
+/// (none is evicted: a peer's request connection may rightly be idle while it downloads).
 pub const MAX_CONNECTIONS: usize = 2048;
 
 /// Serves `listener` forever, one thread per connection.
 pub fn serve(listener: TcpListener, swarm: Arc<Swarm>) -> io::Result<()> {
-    crate::server::accept_loop(listener, "tracker", MAX_CONNECTIONS, move |stream, from| {
-        serve_swarm::handle(stream, from, &swarm)
-    })
+    let full = WhenFull::Refuse;
+    server::accept_loop_with(
+        listener,
+        "tracker",
+        MAX_CONNECTIONS,
+        full,
+        move |stream, from| serve_swarm::handle(stream, from, &swarm),
+    )
 }

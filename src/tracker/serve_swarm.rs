@@ -236,11 +236,17 @@ impl LineHandler for SwarmConn<'_> {
                 },
             },
             Request::Get { .. } => "ERR not_a_tracker_request GET".to_string(),
-            Request::Seed { .. }
+            Request::Open { .. }
+            | Request::Alive { .. }
+            | Request::Seed { .. }
             | Request::Unseed { .. }
             | Request::Quit { .. }
             | Request::Seeders { .. }
-            | Request::State => "ERR not_in_swarm_mode".to_string(),
+            | Request::Records { .. }
+            | Request::Sync { .. }
+            | Request::Vouch { .. }
+            | Request::Put { .. }
+            | Request::Seen { .. } => "ERR not_in_swarm_mode".to_string(),
         };
         conn.reply(&reply).map_err(|e| e.to_string())?;
         Ok(Next::Continue)

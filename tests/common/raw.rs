@@ -162,3 +162,30 @@ pub fn serve_lines(
         }
     }
 }
+
+/// Raises this process's soft limit on open files to its hard limit, for tests that hold
+/// more sockets than a default soft limit of 1,024 allows.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+pub fn raise_fd_limit() {
+    #[repr(C)]
+    struct Rlimit {
+        soft: u64,
+        hard: u64,
+    }
+    unsafe extern "C" {
+        fn getrlimit(resource: i32, limit: *mut Rlimit) -> i32;
+        fn setrlimit(resource: i32, limit: *const Rlimit) -> i32;
+    }
+    const RLIMIT_NOFILE: i32 = 7;
+    let mut limit = Rlimit { soft: 0, hard: 0 };
+    // SAFETY: `limit` is a live struct laid out as the kernel's `struct rlimit`.
+    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } == 0 && limit.soft < limit.hard {
+        limit.soft = limit.hard;
+        // SAFETY: as above; the kernel only reads it.
+        unsafe { setrlimit(RLIMIT_NOFILE, &limit) };
+    }
+}
+
+/// Elsewhere: the limit stays as it is.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+pub fn raise_fd_limit() {}

@@ -32,10 +32,7 @@ impl Core {
                 )
             })?
             .to_string();
-        let trackers = [
-            self.trackers[0],
-            *self.trackers.get(1).unwrap_or(&self.trackers[0]),
-        ];
+        let trackers = self.in_use.pair_for_mtorrent();
         let info = Metainfo::of_file(path, &name, trackers)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let key = key_of(&info);
@@ -162,11 +159,17 @@ impl Core {
             ));
         }
         let r = self.records.remove(at);
-        let me = self.me;
-        let _ = self.call(&Request::Unseed {
-            addr: me,
+        let unseed = Request::Unseed {
+            token: String::new(),
             key: r.key.clone(),
-        });
+            size: r.meta.size,
+        };
+        if let Err(e) = self.call(&unseed) {
+            eprintln!(
+                "client: the trackers did not take the removal of {name:?}: {e}",
+                name = r.meta.name
+            );
+        }
         self.store.forget(&r.key);
         let _ = fs::remove_file(&r.mtorrent);
         self.save();

@@ -4,9 +4,13 @@
 //! records and the loop; each concern the loop serves has its own room below it:
 //! [`commands`] (what the shell asks), [`tick`] (the background work), [`saved`] (save and
 //! restore across runs), [`records`] (adding a download, reading progress),
-//! [`tracker_link`] (the tracker connection with failover) and [`notes`] (the `--log` file).
+//! [`tracker_link`] (the request connection, the session, failover), [`heartbeat`] (the
+//! session's `ALIVE`s, on a thread of their own), [`in_use`] (which tracker and token the
+//! two threads share) and [`notes`] (the `--log` file).
 
 mod commands;
+mod heartbeat;
+mod in_use;
 mod notes;
 mod records;
 mod saved;
@@ -19,7 +23,9 @@ use crate::link::Link;
 use crate::metainfo::Metainfo;
 use crate::peer::store::Store;
 use crate::protocol::Request;
+use in_use::InUse;
 use notes::Notes;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,19 +47,36 @@ pub enum Cmd {
 
 /// The lines to print for a command, or the error to show.
 pub type Answer = Result<Vec<String>, String>;
-/// A command and where its answer goes.
-type Asked = (Cmd, Sender<Answer>);
+/// What the engine thread is told: a command from the shell, and where its answer goes; or
+/// news from the heartbeat.
+enum Msg {
+    Ask(Cmd, Sender<Answer>),
+    /// The heartbeat found tracker `lost` silent (`why`) and switched the pair to `now`.
+    Switched {
+        lost: usize,
+        now: usize,
+        why: String,
+    },
+    /// Tracker `at` answered the heartbeat after no tracker did.
+    Back {
+        at: usize,
+    },
+    /// The trackers do not know the session `token` any more.
+    UnknownSession {
+        token: String,
+    },
+}
 
 /// The shell's handle: sends a command, waits for the lines to print (or an error).
 pub struct Engine {
-    tx: Sender<Asked>,
+    tx: Sender<Msg>,
 }
 
 impl Engine {
     pub fn ask(&self, cmd: Cmd) -> Answer {
         let (reply_tx, reply_rx) = mpsc::channel();
         self.tx
-            .send((cmd, reply_tx))
+            .send(Msg::Ask(cmd, reply_tx))
             .map_err(|_| "the client has stopped".to_string())?;
         reply_rx
             .recv()
@@ -83,9 +106,13 @@ struct Record {
 
 struct Core {
     me: SocketAddr,
-    trackers: Vec<SocketAddr>,
-    current: usize,
+    /// The tracker in use and the session's token, shared with the heartbeat.
+    in_use: Arc<InUse>,
+    /// The request connection, to tracker `link_at`.
     link: Option<Link>,
+    link_at: usize,
+    /// Files whose registration a tracker refused, so that is said once.
+    refused: BTreeSet<String>,
     store: Arc<Store>,
     records: Vec<Record>,
     state_file: PathBuf,
@@ -93,8 +120,8 @@ struct Core {
     refreshed: Option<Instant>,
 }
 
-/// Loads the saved state (re-verifying what is on disk), registers everything with a
-/// tracker, and starts the engine thread.
+/// Loads the saved state (re-verifying what is on disk), opens a session and registers
+/// everything with a tracker, and starts the engine and heartbeat threads.
 pub fn start(
     me: SocketAddr,
     trackers: Vec<SocketAddr>,
@@ -105,9 +132,10 @@ pub fn start(
     let notes = Notes::open(log)?;
     let mut core = Core {
         me,
-        trackers,
-        current: 0,
+        in_use: Arc::new(InUse::new(trackers)),
         link: None,
+        link_at: 0,
+        refused: BTreeSet::new(),
         store,
         records: Vec::new(),
         state_file: state_dir.join("client.state"),
@@ -122,10 +150,11 @@ pub fn start(
         }
     }
     core.save();
-    if let Err(e) = core.connect_any() {
-        eprintln!("client: no tracker answers yet ({e}); will keep trying");
+    if let Err(e) = core.call(&Request::Ping) {
+        eprintln!("client: no session with the trackers yet ({e}); will keep trying");
     }
     let (tx, rx) = mpsc::channel();
+    heartbeat::spawn(core.in_use.clone(), tx.clone())?;
     thread::Builder::new()
         .name("client-engine".into())
         .spawn(move || core.run(rx))?;
@@ -133,16 +162,25 @@ pub fn start(
 }
 
 impl Core {
-    fn run(mut self, rx: Receiver<Asked>) {
+    fn run(mut self, rx: Receiver<Msg>) {
         let mut last_tick = Instant::now();
         loop {
             match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
-                Ok((cmd, reply)) => {
+                Ok(Msg::Ask(cmd, reply)) => {
                     let quit = matches!(cmd, Cmd::Quit);
                     let answer = self.handle(cmd);
                     let _ = reply.send(answer);
                     if quit {
                         return;
+                    }
+                }
+                Ok(Msg::Switched { lost, now, why }) => self.note_switch(lost, now, &why),
+                Ok(Msg::Back { at }) => self.note_back(at),
+                Ok(Msg::UnknownSession { token }) => {
+                    if self.in_use.token() == Some(token) {
+                        self.forget_session();
+                        // Any request opens a new session first and registers everything.
+                        let _ = self.call(&Request::Ping);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -165,8 +203,16 @@ impl Core {
             Cmd::Show => Ok(self.show()),
             Cmd::Remove { mtorrent } => self.remove(&mtorrent),
             Cmd::Quit => {
-                let me = self.me;
-                let _ = self.call(&Request::Quit { addr: me });
+                self.in_use.stop();
+                if self.in_use.token().is_some() {
+                    let quit = Request::Quit {
+                        token: String::new(),
+                    };
+                    if let Err(e) = self.call(&quit) {
+                        eprintln!("client: the trackers did not take the quit: {e}");
+                    }
+                    self.in_use.set_token(None);
+                }
                 self.save();
                 self.store.shut_down();
                 Ok(vec![])

@@ -17,9 +17,17 @@ impl Core {
         // Files given up here (a seed changed on disk, a download nobody can complete) are
         // no longer ours to offer.
         for key in self.store.take_drops() {
-            let me = self.me;
-            if let Err(e) = self.call(&Request::Unseed { addr: me, key }) {
-                eprintln!("client: the trackers did not take a removal: {e}");
+            let Some(r) = self.records.iter().find(|r| r.key == key) else {
+                continue;
+            };
+            let (name, size) = (r.meta.name.clone(), r.meta.size);
+            let unseed = Request::Unseed {
+                token: String::new(),
+                key,
+                size,
+            };
+            if let Err(e) = self.call(&unseed) {
+                eprintln!("client: the trackers did not take the removal of {name:?}: {e}");
             }
         }
         let reports = self.store.take_reports();
@@ -52,14 +60,18 @@ impl Core {
     /// Asks who holds each unfinished download, and starts workers for new holders.
     pub(super) fn refresh_holders(&mut self) {
         self.refreshed = Some(Instant::now());
-        let keys: Vec<String> = self
+        let files: Vec<(String, u64)> = self
             .records
             .iter()
             .filter(|r| self.store.progress(&r.key).is_some_and(|(_, done)| !done))
-            .map(|r| r.key.clone())
+            .map(|r| (r.key.clone(), r.meta.size))
             .collect();
-        for key in keys {
-            let Ok(lines) = self.call_list(&Request::Seeders { key: key.clone() }) else {
+        for (key, size) in files {
+            let seeders = Request::Seeders {
+                key: key.clone(),
+                size,
+            };
+            let Ok(lines) = self.call_list(&seeders) else {
                 continue;
             };
             let npieces = self.store.progress(&key).map_or(0, |(b, _)| b.num_bits());

@@ -1,111 +1,357 @@
-//! The link to the trackers: one connection at a time, switching to the other tracker when
-//! the current one stops answering, and registering every record with whichever tracker is
-//! answering so that a failover loses nothing.
+//! The engine's link to the tracker pair: one request connection to the tracker in use (the
+//! one [`InUse`] names, shared with the heartbeat), the client's session on it, and what to do
+//! when a request fails. A connection the tracker closed while it sat idle is made again to
+//! the same tracker once; a tracker that does not answer (2 s to connect or reply) is given up
+//! for the other, whose copy of the session and its registrations is already there; a reply
+//! `ERR unknown_session` (the session was forgotten) opens a new session and registers every
+//! record again.
 
 use super::Core;
 use crate::link::{Link, LinkError, number};
 use crate::protocol::{Request, Role};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How long to wait for a tracker to connect or answer before trying the other.
-const TRACKER_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const TRACKER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// More of a reply to read after its first line (a list's lines), or nothing.
+type More<'a> = &'a mut dyn FnMut(&mut Link, &[String]) -> Result<(), LinkError>;
+
+/// Whether `e` says the other side closed the connection (an idle connection the tracker
+/// hung up on, or a tracker that restarted), rather than that it did not answer.
+pub(super) fn closed_by_peer(e: &LinkError) -> bool {
+    matches!(e, LinkError::Io(e) if matches!(
+        e.kind(),
+        ErrorKind::UnexpectedEof
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+    ))
+}
+
+/// What went wrong, in words for stderr and the notes (a read that timed out says so).
+pub(super) fn describe(e: &LinkError) -> String {
+    match e {
+        LinkError::Io(io) if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            format!("no answer within {} s", TRACKER_TIMEOUT.as_secs())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether a refusal says the session is not known (closed, or forgotten after its silence).
+pub(super) fn unknown_session(e: &LinkError) -> bool {
+    matches!(e, LinkError::Refused(r) if r.split(' ').next() == Some("unknown_session"))
+}
+
+/// Sends `req` to the tracker at `addr` on `conn`, connecting first if there is no
+/// connection. A connection that was already open and turns out closed by the tracker is
+/// made again once, to the same tracker. A failure other than a refusal drops the connection.
+pub(super) fn call_on(
+    conn: &mut Option<Link>,
+    addr: SocketAddr,
+    req: &Request,
+    more: More<'_>,
+) -> Result<Vec<String>, LinkError> {
+    let reused = conn.is_some();
+    match call_once(conn, addr, req, more) {
+        Err(e) if reused && closed_by_peer(&e) => call_once(conn, addr, req, more),
+        outcome => outcome,
+    }
+}
+
+fn call_once(
+    conn: &mut Option<Link>,
+    addr: SocketAddr,
+    req: &Request,
+    more: More<'_>,
+) -> Result<Vec<String>, LinkError> {
+    let link = match conn {
+        Some(link) => link,
+        None => conn.insert(Link::connect(addr, Role::Client, TRACKER_TIMEOUT)?),
+    };
+    let outcome = link
+        .call(req)
+        .and_then(|words| more(link, &words).map(|()| words));
+    if let Err(e) = &outcome
+        && !matches!(e, LinkError::Refused(_))
+    {
+        *conn = None;
+    }
+    outcome
+}
+
+/// `req` (a `SEED`, `UNSEED`, `QUIT` or `ALIVE`) naming `token` as its session.
+pub(super) fn with_token(req: &Request, token: &str) -> Request {
+    let mut req = req.clone();
+    if let Request::Seed { token: t, .. }
+    | Request::Unseed { token: t, .. }
+    | Request::Quit { token: t }
+    | Request::Alive { token: t } = &mut req
+    {
+        *t = token.to_string();
+    }
+    req
+}
+
+/// Reads nothing more after a reply's first line.
+pub(super) fn nothing(_: &mut Link, _: &[String]) -> Result<(), LinkError> {
+    Ok(())
+}
 
 impl Core {
-    /// Connects to the current tracker, or failing that the other, registering everything.
-    pub(super) fn connect_any(&mut self) -> Result<(), LinkError> {
-        let mut last = None;
-        for _ in 0..self.trackers.len() {
-            let addr = self.trackers[self.current];
-            match Link::connect(addr, Role::Client, TRACKER_TIMEOUT) {
-                Ok(link) => {
-                    self.link = Some(link);
-                    self.notes.note(&format!("using tracker {addr}"));
-                    let keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
-                    for key in keys {
-                        let req = self.seed_request(&key);
-                        if let (Some(req), Some(link)) = (req, self.link.as_mut()) {
-                            link.call(&req)?;
-                        }
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.current = (self.current + 1) % self.trackers.len();
-                    last = Some(e);
-                }
-            }
-        }
-        Err(last.unwrap_or(LinkError::Garbled("no tracker".into())))
-    }
-
-    /// Tells the tracker which pieces of `key` this client holds.
-    pub(super) fn register(&mut self, key: &str) {
-        let Some(req) = self.seed_request(key) else {
-            return;
-        };
-        if let Err(e) = self.call(&req) {
-            eprintln!("client: the trackers did not take a registration: {e}");
-        }
-    }
-
-    fn seed_request(&self, key: &str) -> Option<Request> {
-        let r = self.records.iter().find(|r| r.key == key)?;
-        let (bits, _) = self.store.progress(key)?;
-        Some(Request::Seed {
-            addr: self.me,
-            key: key.to_string(),
-            name: r.meta.name.clone(),
-            size: r.meta.size,
-            bits: bits.to_word(),
-        })
-    }
-
-    /// Sends one request, switching to the other tracker (and registering everything there)
-    /// when the current one does not answer.
+    /// Sends `req`, its token (if it names one) replaced by the session's, opening the
+    /// session first if there is none, and switching trackers when the one in use does not
+    /// answer.
     pub(super) fn call(&mut self, req: &Request) -> Result<Vec<String>, LinkError> {
-        self.call_then(req, |_, _| Ok(()))
+        self.call_then(req, &mut nothing)
     }
 
     /// Like [`Core::call`] for a reply of `OK <n>` and `n` lines; returns the lines.
     pub(super) fn call_list(&mut self, req: &Request) -> Result<Vec<String>, LinkError> {
         let mut lines = Vec::new();
-        self.call_then(req, |link, words| {
+        self.call_then(req, &mut |link, words| {
             lines = link.lines(number(words, 0)?)?;
             Ok(())
         })?;
         Ok(lines)
     }
 
-    fn call_then(
-        &mut self,
-        req: &Request,
-        mut more: impl FnMut(&mut Link, &[String]) -> Result<(), LinkError>,
-    ) -> Result<Vec<String>, LinkError> {
-        for attempt in 0..2 {
-            if self.link.is_none() {
-                self.connect_any()?;
+    fn call_then(&mut self, req: &Request, more: More<'_>) -> Result<Vec<String>, LinkError> {
+        let mut last = LinkError::Garbled("no tracker".into());
+        let mut reopened = false;
+        let mut failed = 0;
+        // Each turn answers, switches trackers, or (once) reopens the session.
+        while failed < self.in_use.trackers().len() {
+            let at = self.in_use.current();
+            if at != self.link_at {
+                self.link = None;
+                self.link_at = at;
             }
-            let Some(link) = self.link.as_mut() else {
-                continue;
+            let Some(addr) = self.in_use.addr(at) else {
+                break;
             };
-            let outcome = link
-                .call(req)
-                .and_then(|words| more(link, &words).map(|()| words));
+            let outcome = match self.session(addr) {
+                Ok(token) => call_on(&mut self.link, addr, &with_token(req, &token), more),
+                Err(e) => Err(e),
+            };
             match outcome {
-                Ok(words) => return Ok(words),
+                Ok(words) => {
+                    if self.in_use.answered(at) {
+                        self.note_back(at);
+                    }
+                    return Ok(words);
+                }
+                // A session the trackers forgot has nothing left to end.
+                Err(e) if unknown_session(&e) && matches!(req, Request::Quit { .. }) => {
+                    return Ok(Vec::new());
+                }
+                Err(e) if unknown_session(&e) && !reopened => {
+                    reopened = true;
+                    self.forget_session();
+                }
                 Err(e @ LinkError::Refused(_)) => return Err(e),
                 Err(e) => {
-                    let lost = self.trackers[self.current];
-                    eprintln!("client: tracker {lost} stopped answering ({e}); switching");
-                    self.notes.note(&format!("lost tracker {lost}: {e}"));
-                    self.link = None;
-                    self.current = (self.current + 1) % self.trackers.len();
-                    if attempt == 1 {
-                        return Err(e);
-                    }
+                    self.lose(at, &e);
+                    failed += 1;
+                    last = e;
                 }
             }
         }
-        Err(LinkError::Garbled("no tracker".into()))
+        self.in_use.all_failed(&describe(&last));
+        Err(last)
+    }
+
+    /// Writes the end of an outage, tracker `at` answering, in the `--log` notes.
+    pub(super) fn note_back(&mut self, at: usize) {
+        if let Some(addr) = self.in_use.addr(at) {
+            self.notes.note(&format!("using tracker {addr}"));
+        }
+    }
+
+    /// The trackers no longer know the session: the next request opens a new one and
+    /// registers every record in it again.
+    pub(super) fn forget_session(&mut self) {
+        self.in_use.set_token(None);
+        eprintln!(
+            "client: the trackers forgot this client's session; registering its {} files again",
+            self.records.len()
+        );
+    }
+
+    /// Tracker `at` did not answer: the engine's connection goes, and the pair switches to the
+    /// other tracker unless the heartbeat already did.
+    fn lose(&mut self, at: usize, e: &LinkError) {
+        self.link = None;
+        let why = describe(e);
+        let quiet = self.in_use.is_down();
+        let (now, switched) = self.in_use.switch_from(at, &why);
+        if switched && !quiet {
+            self.note_switch(at, now, &why);
+        }
+    }
+
+    /// Writes a switch from tracker `lost` to tracker `now` in the `--log` notes.
+    pub(super) fn note_switch(&mut self, lost: usize, now: usize, why: &str) {
+        if let (Some(lost), Some(now)) = (self.in_use.addr(lost), self.in_use.addr(now)) {
+            self.notes.note(&format!("lost tracker {lost}: {why}"));
+            self.notes.note(&format!("using tracker {now}"));
+        }
+    }
+
+    /// The session's token: opens a session at `addr` if there is none, and registers every
+    /// record in it before the token is used (or shared with the heartbeat).
+    fn session(&mut self, addr: SocketAddr) -> Result<String, LinkError> {
+        if let Some(token) = self.in_use.token() {
+            return Ok(token);
+        }
+        let me = self.me;
+        let words = call_on(
+            &mut self.link,
+            addr,
+            &Request::Open { addr: me },
+            &mut nothing,
+        )?;
+        let token = words
+            .first()
+            .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| LinkError::Garbled(format!("OK {}", words.join(" "))))?
+            .clone();
+        self.notes
+            .note(&format!("session opened at tracker {addr}"));
+        let keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
+        for key in keys {
+            let Some(req) = self.seed_request(&key, &token) else {
+                continue;
+            };
+            let outcome = call_on(&mut self.link, addr, &req, &mut nothing);
+            self.registered(&key, outcome)?;
+        }
+        self.in_use.set_token(Some(token.clone()));
+        Ok(token)
+    }
+
+    /// Tells the trackers which pieces of `key` this client holds.
+    pub(super) fn register(&mut self, key: &str) {
+        let Some(seed) = self.seed_request(key, "") else {
+            return;
+        };
+        let outcome = self.call(&seed);
+        let _ = self.registered(key, outcome);
+    }
+
+    /// Takes the outcome of registering `key`: a refusal (`ERR full`, `ERR too_many_files`)
+    /// is one line on stderr, once until the file is taken; other failures are the caller's.
+    fn registered(
+        &mut self,
+        key: &str,
+        outcome: Result<Vec<String>, LinkError>,
+    ) -> Result<(), LinkError> {
+        match outcome {
+            Ok(_) => {
+                self.refused.remove(key);
+                Ok(())
+            }
+            Err(LinkError::Refused(why)) if !why.starts_with("unknown_session") => {
+                if self.refused.insert(key.to_string()) {
+                    let name = self.records.iter().find(|r| r.key == key);
+                    let name = name.map_or(key, |r| r.meta.name.as_str());
+                    eprintln!("client: the tracker did not take {name:?}: {why}");
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn seed_request(&self, key: &str, token: &str) -> Option<Request> {
+        let r = self.records.iter().find(|r| r.key == key)?;
+        let (bits, _) = self.store.progress(key)?;
+        Some(Request::Seed {
+            token: token.to_string(),
+            key: key.to_string(),
+            name: r.meta.name.clone(),
+            size: r.meta.size,
+            bits: bits.to_word(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::thread;
+
+    /// A tracker that answers `HELLO`, then `requests` requests with `OK`, then hangs up,
+    /// on each of its first `connections` connections; then it stops listening.
+    fn hanging_up(requests: usize, connections: usize) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            for stream in listener.incoming().take(connections) {
+                let Ok(stream) = stream else { return };
+                let mut writer = stream.try_clone().unwrap();
+                let mut lines = BufReader::new(stream).lines();
+                for _ in 0..=requests {
+                    let Some(Ok(line)) = lines.next() else { break };
+                    let answer = if line.starts_with("HELLO") {
+                        "OK p2p/1 tracker\n"
+                    } else {
+                        "OK\n"
+                    };
+                    let _ = writer.write_all(answer.as_bytes());
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_connection_the_tracker_closed_is_made_again_to_the_same_tracker_once() {
+        let addr = hanging_up(1, 2);
+        let mut conn = None;
+        assert!(call_on(&mut conn, addr, &Request::Ping, &mut nothing).is_ok());
+        // The tracker hung up after that reply; the next request finds out and reconnects.
+        let again = call_on(&mut conn, addr, &Request::Ping, &mut nothing);
+        assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[test]
+    fn a_fresh_connection_that_closes_is_not_made_again() {
+        let addr = hanging_up(0, 1);
+        let mut conn = None;
+        // A second try would find the tracker gone (refused), not closed.
+        let got = call_on(&mut conn, addr, &Request::Ping, &mut nothing);
+        assert!(matches!(&got, Err(e) if closed_by_peer(e)), "{got:?}");
+    }
+
+    #[test]
+    fn requests_name_the_session_they_are_sent_in() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let quit = Request::Quit {
+            token: String::new(),
+        };
+        assert_eq!(
+            with_token(&quit, token).to_string(),
+            format!("QUIT {token}")
+        );
+        let seeders = Request::Seeders {
+            key: "a".repeat(40),
+            size: 5,
+        };
+        assert_eq!(with_token(&seeders, token), seeders, "no token to name");
+    }
+
+    #[test]
+    fn only_an_unknown_session_refusal_counts_as_one() {
+        let refused = |r: &str| LinkError::Refused(r.to_string());
+        assert!(unknown_session(&refused("unknown_session")));
+        assert!(unknown_session(&refused("unknown_session closed at 12")));
+        assert!(!unknown_session(&refused("unknown_sessions")));
+        assert!(!unknown_session(&refused("full")));
     }
 }

@@ -1,23 +1,33 @@
-//! A tracker in a pair, for the interactive client: serves the [`Catalog`], keeps it in
-//! `STATE_FILE` (written whole, atomically, after changes), logs to `LOG_FILE`, and keeps its
-//! twin in sync: at start it pulls the twin's whole state; afterwards it forwards every change
-//! it applies for a client, and applies the changes its twin forwards (without forwarding
-//! them back). This room starts it all; each concern has its own file below.
+//! A tracker in a pair, for the interactive client. Both trackers hold one replicated set of
+//! records ([`records`]: the higher version wins, removals are tombstones) whose meaning,
+//! indexes and bounds are [`tables`]'s; each keeps them in an append-only state log
+//! ([`state_log`]), pushes them to its twin ([`twin_sync`]) and serves clients and the twin
+//! ([`serve`]). This room starts it all: a state file or log that cannot be used is an error
+//! before anything is served.
 
 mod log;
-mod persist;
+mod records;
 mod serve;
+mod state_log;
+mod tables;
 mod twin_sync;
 
-use super::catalog::Catalog;
 use log::Log;
 use serve::PairConn;
-use std::io;
+use state_log::StateLog;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+use tables::Tables;
+use twin_sync::Pusher;
 
 const MAX_CONNECTIONS: usize = 1024;
+/// How often silent sessions and orphaned registrations are swept.
+const SWEEP: Duration = Duration::from_secs(1);
 
 /// Runs a tracker of a pair until killed.
 pub fn run(
@@ -26,42 +36,60 @@ pub fn run(
     state_file: PathBuf,
     log_file: PathBuf,
 ) -> io::Result<()> {
-    let log = Log::open(&log_file)?;
-    let catalog = Arc::new(Catalog::default());
-    match persist::load_state(&state_file) {
-        Ok(seeds) => {
-            log.say(format!(
-                "loaded {} seeder entries from {}",
-                seeds.len(),
-                state_file.display()
-            ));
-            catalog.replace(&seeds);
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("{}: {e}", state_file.display()),
-            ));
-        }
-    }
+    let named = |path: &PathBuf| {
+        let path = path.display().to_string();
+        move |e: io::Error| io::Error::new(e.kind(), format!("{path}: {e}"))
+    };
+    let log = Log::open(&log_file).map_err(named(&log_file))?;
+    let tables = Arc::new(Tables::new(&me.to_string()));
+    let state = StateLog::open(&state_file, &tables).map_err(named(&state_file))?;
+    let epoch = state.epoch().to_string();
     let listener = TcpListener::bind(me)?;
-    match twin_sync::pull_state(twin) {
-        Ok(seeds) => {
-            log.say(format!(
-                "caught up from {twin}: {} seeder entries",
-                seeds.len()
-            ));
-            catalog.replace(&seeds);
-        }
-        Err(e) => log.say(format!(
-            "twin {twin} not reachable at start ({e}); using the state file"
-        )),
+    let acked = Arc::new(AtomicU64::new(0));
+    let nonce = Arc::new(Mutex::new(None));
+    state.spawn_appender(tables.clone(), acked.clone(), log.clone())?;
+    Pusher {
+        me,
+        twin,
+        epoch,
+        tables: tables.clone(),
+        acked,
+        nonce: nonce.clone(),
+        log: log.clone(),
     }
-    persist::spawn_persister(catalog.clone(), state_file, log.clone())?;
-    let forward = twin_sync::spawn_forwarder(twin, catalog.clone(), log.clone())?;
-    log.say(format!("serving on {me}, twin {twin}"));
+    .spawn()?;
+    let sweeper = tables.clone();
+    thread::Builder::new()
+        .name("tracker-sweep".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(SWEEP);
+                sweeper.sweep();
+            }
+        })?;
+    let (records, _) = tables.size();
+    log.say(format!("serving on {me}, twin {twin}, {records} records"));
+    {
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "tracker {me} serving, twin {twin}, state {} ({records} records)",
+            state_file.display()
+        )?;
+        out.flush()?;
+    }
     crate::server::accept_loop(listener, "tracker", MAX_CONNECTIONS, move |stream, from| {
-        crate::server::serve_lines(stream, &mut PairConn::new(from, &catalog, &forward, &log));
+        crate::server::serve_lines(
+            stream,
+            &mut PairConn {
+                from,
+                twin,
+                tables: &tables,
+                log: &log,
+                role: crate::protocol::Role::Client,
+                stream: None,
+                nonce: &nonce,
+            },
+        );
     })
 }

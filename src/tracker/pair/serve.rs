@@ -1,44 +1,33 @@
-//! One connection to a tracker of the pair, from a client or from the twin: the catalog's
-//! requests answered (the line protocol itself is [`crate::server`]'s); a change a client
-//! makes is logged and handed to the forwarder, one the twin forwards only logged.
+//! One connection to a tracker of the pair, from a client or from the twin: the requests
+//! answered (the line protocol itself is [`crate::server`]'s). A client's changes name its
+//! session's token, and [`Tables`] lets a token change only its own session's records; the
+//! twin's records arrive after a `SYNC` that names the twin, and only then.
 
 use super::log::Log;
+use super::records::Record;
+use super::tables::Tables;
 use crate::protocol::{Request, Role, VERSION};
 use crate::server::{Connection, LineHandler, Next, Refusal};
-use crate::tracker::catalog::Catalog;
 use std::net::SocketAddr;
-use std::sync::mpsc::Sender;
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// A client silent this long is disconnected (it reconnects when it needs to).
-const IDLE: Duration = Duration::from_secs(300);
+/// A connection silent this long is closed (a client opens it again when it needs to).
+const IDLE: Duration = Duration::from_secs(30);
 const LINE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// One connection from a client or from the twin tracker.
 pub struct PairConn<'a> {
-    from: SocketAddr,
-    catalog: &'a Catalog,
-    forward: &'a Sender<Request>,
-    log: &'a Log,
-    /// What its `HELLO` said the other side is (`HELLO` comes before any request is served).
-    role: Role,
-}
-
-impl<'a> PairConn<'a> {
-    pub fn new(
-        from: SocketAddr,
-        catalog: &'a Catalog,
-        forward: &'a Sender<Request>,
-        log: &'a Log,
-    ) -> PairConn<'a> {
-        PairConn {
-            from,
-            catalog,
-            forward,
-            log,
-            role: Role::Client,
-        }
-    }
+    pub from: SocketAddr,
+    pub twin: SocketAddr,
+    pub tables: &'a Tables,
+    pub log: &'a Log,
+    /// What its `HELLO` said the other side is.
+    pub role: Role,
+    /// The twin's stream, once `SYNC` named it: (tracker, epoch).
+    pub stream: Option<(String, String)>,
+    /// The nonce this tracker's own pusher syncs with (see [`super::twin_sync`]).
+    pub nonce: &'a Mutex<Option<String>>,
 }
 
 impl LineHandler for PairConn<'_> {
@@ -60,47 +49,109 @@ impl LineHandler for PairConn<'_> {
     }
 }
 
+fn ok_or_err(outcome: Result<(), String>) -> String {
+    match outcome {
+        Ok(()) => "OK".to_string(),
+        Err(e) => format!("ERR {e}"),
+    }
+}
+
+/// `OK <n>` and the lines.
+fn list(lines: Vec<String>) -> String {
+    let mut out = format!("OK {}", lines.len());
+    for line in lines {
+        out.push('\n');
+        out.push_str(&line);
+    }
+    out
+}
+
+/// 32 hex digits from `/dev/urandom`.
+fn new_token() -> String {
+    format!(
+        "{:016x}{:016x}",
+        crate::rng::random_u64(),
+        crate::rng::random_u64()
+    )
+}
+
 impl PairConn<'_> {
     /// The reply to one request after `HELLO`.
-    fn answer(&self, req: Request) -> String {
+    fn answer(&mut self, req: Request) -> String {
+        let t = self.tables;
         match req {
-            Request::Seed { .. } | Request::Unseed { .. } | Request::Quit { .. } => {
-                match self.catalog.apply(&req) {
-                    Ok(changed) => {
-                        if changed {
-                            let from = self.from;
-                            let side = if self.role == Role::Tracker {
-                                "twin"
-                            } else {
-                                "client"
-                            };
-                            self.log.say(format!("{from} {side}: {req}"));
-                            if self.role != Role::Tracker {
-                                let _ = self.forward.send(req);
-                            }
-                        }
-                        "OK".to_string()
-                    }
-                    Err(e) => format!("ERR {e}"),
+            Request::Open { addr } => match t.open(&addr.to_string(), new_token()) {
+                Ok(token) => {
+                    self.log
+                        .say(format!("{} opened a session for {addr}", self.from));
+                    format!("OK {token}")
+                }
+                Err(e) => format!("ERR {e}"),
+            },
+            Request::Alive { token } => ok_or_err(t.alive(&token)),
+            Request::Seed {
+                token,
+                key,
+                name,
+                size,
+                bits,
+            } => ok_or_err(t.seed(&token, &key, size, &name, &bits)),
+            Request::Unseed { token, key, size } => ok_or_err(t.unseed(&token, &key, size)),
+            Request::Quit { token } => ok_or_err(t.quit(&token)),
+            Request::Seeders { key, size } => list(
+                t.seeders(&key, size)
+                    .into_iter()
+                    .map(|(addr, bits)| format!("{addr} {bits}"))
+                    .collect(),
+            ),
+            Request::Records { from, max } => list(t.page(from, max)),
+            Request::Sync {
+                tracker,
+                epoch,
+                nonce,
+            } => {
+                if self.role != Role::Tracker || tracker != self.twin {
+                    return format!("ERR not_my_twin this tracker's twin is {}", self.twin);
+                }
+                if !super::twin_sync::vouched(self.twin, &nonce) {
+                    self.log.say(format!(
+                        "{} claimed to be twin {tracker}; refused",
+                        self.from
+                    ));
+                    return "ERR not_my_twin the twin does not vouch for that nonce".to_string();
+                }
+                let seq = t.mark_of(&tracker.to_string(), &epoch);
+                self.log.say(format!(
+                    "twin {tracker} syncing from {}: we have its stream up to {seq}",
+                    self.from
+                ));
+                self.stream = Some((tracker.to_string(), epoch));
+                format!("OK {seq}")
+            }
+            Request::Put { seq, record } => {
+                let Some((origin, epoch)) = &self.stream else {
+                    return "ERR sync_first".to_string();
+                };
+                let merged = Record::parse(&record).and_then(|r| t.merge(r, origin, epoch, seq));
+                match merged {
+                    Ok(()) => "OK".to_string(),
+                    Err(e) => format!("ERR bad_record {e}"),
                 }
             }
-            Request::Seeders { key } => match self.catalog.seeders(&key) {
-                None => "ERR unknown_file".to_string(),
-                Some(list) => {
-                    let mut out = format!("OK {}", list.len());
-                    for (addr, bits) in list {
-                        out.push_str(&format!("\n{addr} {bits}"));
-                    }
-                    out
+            Request::Seen { tokens } => {
+                if self.stream.is_none() {
+                    return "ERR sync_first".to_string();
                 }
-            },
-            Request::State => {
-                let (_, seeds) = self.catalog.snapshot();
-                let mut out = format!("OK {}", seeds.len());
-                for seed in seeds {
-                    out.push_str(&format!("\n{seed}"));
+                t.seen(&tokens);
+                "OK".to_string()
+            }
+            Request::Vouch { nonce } => {
+                let ours = self.nonce.lock().unwrap_or_else(|e| e.into_inner());
+                if ours.as_deref() == Some(nonce.as_str()) {
+                    "OK".to_string()
+                } else {
+                    "ERR not_vouched".to_string()
                 }
-                out
             }
             Request::Ping => "OK".to_string(),
             Request::Hello { .. } => "ERR hello_twice".to_string(),

@@ -1,87 +1,165 @@
-//! Keeping the twin in sync: at start, pull its whole state; afterwards forward every change
-//! applied for a client, pushing the whole state first on every fresh connection so that
-//! nothing missed while the twin was away is lost. Synchronisation is the trackers' business
-//! only.
+//! Pushing this tracker's records to its twin, on a thread and a connection of its own. On
+//! every (re)connection `SYNC` asks how far the twin has applied this tracker's stream, and
+//! everything after that goes out, in sequence order, pipelined in batches; then each change
+//! as it is made. What the twin has not acknowledged is simply sent again on the next
+//! connection, so a frozen, cut-off, killed or restarting twin loses nothing and nothing
+//! waits on it. Every 2 s the sessions heard from here are gossiped (`SEEN`), so that both
+//! trackers agree on who is live. Synchronisation is the trackers' business only: a `SYNC`
+//! carries a fresh nonce, and the receiving tracker takes the connection as its twin's only
+//! once the twin, asked at its own address, vouches for that nonce (`VOUCH`), so that a
+//! stranger who says `HELLO p2p/1 tracker` cannot push records.
 
 use super::log::Log;
-use crate::link::{Link, LinkError};
-use crate::protocol::{Request, Role};
-use crate::tracker::catalog::Catalog;
+use super::tables::Tables;
+use crate::link::{Link, LinkError, number};
+use crate::protocol::{MAX_SEEN, Request, Role};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long to wait for the twin to connect or answer.
 const TWIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait before connecting again.
+const RETRY: Duration = Duration::from_secs(1);
+/// How often the sessions heard from here are gossiped.
+const GOSSIP: Duration = Duration::from_secs(2);
+/// An idle connection is pinged this often, so the twin does not close it.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+/// The most records, and about the most bytes, sent before reading their replies.
+const BATCH_RECORDS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
 
-/// Asks the twin for its whole state.
-pub fn pull_state(twin: SocketAddr) -> Result<Vec<Request>, LinkError> {
-    let mut link = Link::connect(twin, Role::Tracker, TWIN_TIMEOUT)?;
-    let (_, lines) = link.call_list(&Request::State, 0)?;
-    let mut seeds = Vec::new();
-    for line in lines {
-        match Request::parse(&line) {
-            Ok(seed @ Request::Seed { .. }) => seeds.push(seed),
-            _ => return Err(LinkError::Garbled(line)),
+/// Who pushes to whom.
+pub struct Pusher {
+    pub me: SocketAddr,
+    pub twin: SocketAddr,
+    pub epoch: String,
+    pub tables: Arc<Tables>,
+    /// How far the twin has acknowledged this tracker's stream (0 while unknown).
+    pub acked: Arc<AtomicU64>,
+    /// The nonce of the `SYNC` under way, for the twin's `VOUCH`.
+    pub nonce: Arc<Mutex<Option<String>>>,
+    pub log: Log,
+}
+
+impl Pusher {
+    pub fn spawn(self) -> io::Result<()> {
+        thread::Builder::new()
+            .name("tracker-sync".into())
+            .spawn(move || self.run())?;
+        Ok(())
+    }
+
+    fn run(self) {
+        let mut reported: Option<String> = None;
+        loop {
+            let outcome = self.push();
+            self.acked.store(0, Ordering::Relaxed);
+            let why = match outcome {
+                Ok(()) => "closed".to_string(),
+                Err(e) => e.to_string(),
+            };
+            // Said once per kind of trouble, not once a second.
+            if reported.as_deref() != Some(why.as_str()) {
+                self.log.say(format!("twin {}: {why}; retrying", self.twin));
+                reported = Some(why);
+            }
+            thread::sleep(RETRY);
         }
     }
-    Ok(seeds)
-}
 
-/// Forwards each change to the twin, on a thread of its own. A fresh connection first sends
-/// the whole state, so nothing missed while the twin was away is lost.
-pub fn spawn_forwarder(
-    twin: SocketAddr,
-    catalog: Arc<Catalog>,
-    log: Log,
-) -> io::Result<Sender<Request>> {
-    let (tx, rx) = mpsc::channel::<Request>();
-    thread::Builder::new()
-        .name("tracker-sync".into())
-        .spawn(move || forward(twin, &catalog, &log, rx))?;
-    Ok(tx)
-}
-
-fn forward(twin: SocketAddr, catalog: &Catalog, log: &Log, changes: Receiver<Request>) {
-    let mut link: Option<Link> = None;
-    for change in changes {
-        for _attempt in 0..2 {
-            if link.is_none() {
-                link = connect_and_push(twin, catalog).ok();
-                if link.is_none() {
-                    // The twin is away; it pulls the whole state when it comes back.
+    /// One connection's worth of pushing; returns when it breaks.
+    fn push(&self) -> Result<(), LinkError> {
+        let nonce = format!(
+            "{:016x}{:016x}",
+            crate::rng::random_u64(),
+            crate::rng::random_u64()
+        );
+        *self.nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.clone());
+        let mut link = Link::connect(self.twin, Role::Tracker, TWIN_TIMEOUT)?;
+        let words = link.call(&Request::Sync {
+            tracker: self.me,
+            epoch: self.epoch.clone(),
+            nonce,
+        })?;
+        let mut acked = number(&words, 0)?;
+        self.acked.store(acked, Ordering::Relaxed);
+        self.log.say(format!(
+            "twin {}: connected, it has our stream up to {acked}",
+            self.twin
+        ));
+        let mut gossiped = Instant::now();
+        let mut sent = Instant::now();
+        loop {
+            let batch = self.tables.since(acked, BATCH_RECORDS);
+            if batch.is_empty() {
+                if gossiped.elapsed() >= GOSSIP {
+                    self.gossip(&mut link)?;
+                    gossiped = Instant::now();
+                    sent = gossiped;
+                }
+                if sent.elapsed() >= KEEPALIVE {
+                    link.call(&Request::Ping)?;
+                    sent = Instant::now();
+                }
+                let wait = GOSSIP.saturating_sub(gossiped.elapsed());
+                self.tables
+                    .wait_change(acked, wait.max(Duration::from_millis(10)));
+                continue;
+            }
+            let mut bytes = 0;
+            let mut count = 0;
+            for (seq, record) in &batch {
+                let record = record.to_string();
+                bytes += record.len();
+                link.send(&Request::Put { seq: *seq, record })?;
+                count += 1;
+                if bytes >= BATCH_BYTES {
                     break;
                 }
-                log.say(format!("connected to twin {twin}"));
             }
-            if let Some(l) = &mut link {
-                match l.call(&change) {
-                    Ok(_) | Err(LinkError::Refused(_)) => break,
-                    Err(e) => {
-                        log.say(format!("lost twin {twin}: {e}"));
-                        link = None;
+            link.flush()?;
+            for (seq, record) in &batch[..count] {
+                match link.reply() {
+                    Ok(_) => {}
+                    // The twin will never take this one: say so, and go on.
+                    Err(LinkError::Refused(why)) => {
+                        self.log
+                            .say(format!("twin {} refused {record}: {why}", self.twin));
                     }
+                    Err(e) => return Err(e),
                 }
+                acked = *seq;
             }
+            self.acked.store(acked, Ordering::Relaxed);
+            // Sessions that just changed something here are live at the twin at once.
+            self.gossip(&mut link)?;
+            gossiped = Instant::now();
+            sent = gossiped;
         }
+    }
+
+    /// Sends `SEEN` for the sessions heard from here since the last time.
+    fn gossip(&self, link: &mut Link) -> Result<(), LinkError> {
+        for chunk in self.tables.take_gossip().chunks(MAX_SEEN) {
+            link.call(&Request::Seen {
+                tokens: chunk.to_vec(),
+            })?;
+        }
+        Ok(())
     }
 }
 
-fn connect_and_push(twin: SocketAddr, catalog: &Catalog) -> Result<Link, LinkError> {
-    let mut link = Link::connect(twin, Role::Tracker, TWIN_TIMEOUT)?;
-    let (_, seeds) = catalog.snapshot();
-    for seed in &seeds {
-        link.send(seed)?;
-    }
-    link.flush()?;
-    for _ in &seeds {
-        match link.reply() {
-            Ok(_) | Err(LinkError::Refused(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(link)
+/// Whether the tracker at `twin` vouches for `nonce`: it is pushing to us with it right now.
+pub fn vouched(twin: SocketAddr, nonce: &str) -> bool {
+    Link::connect(twin, Role::Tracker, TWIN_TIMEOUT)
+        .and_then(|mut link| {
+            link.call(&Request::Vouch {
+                nonce: nonce.to_string(),
+            })
+        })
+        .is_ok()
 }
