@@ -322,6 +322,12 @@ pub fn info_hash(mtorrent: &str) -> String {
     p2p::chunk::to_hex(&p2p::hashing::sha1(hashes.as_bytes()))
 }
 
+/// A session's token as `RECORDS` shows it: the first 32 hex digits of its SHA-1, so that
+/// the records reveal no token.
+pub fn shown_token(token: &str) -> String {
+    p2p::chunk::to_hex(&p2p::hashing::sha1(token.as_bytes()))[..32].to_string()
+}
+
 /// The bitset word of a file of `pieces` pieces, all held (`-` for none).
 pub fn full_bitset(pieces: usize) -> String {
     if pieces == 0 {
