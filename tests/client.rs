@@ -5,6 +5,8 @@
 mod common;
 #[path = "client/fake_seeder.rs"]
 mod fake_seeder;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
 #[path = "client/harness.rs"]
 mod harness;
 

@@ -4,6 +4,8 @@
 //! within generous stated bounds, and a restarted twin catches up quickly.
 
 mod common;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
 #[path = "client/harness.rs"]
 mod harness;
 

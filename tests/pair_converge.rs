@@ -6,6 +6,8 @@
 //! `P2P_OPS` sets its length; the seed is printed when the test fails.
 
 mod common;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
 #[path = "client/harness.rs"]
 mod harness;
 

@@ -4,6 +4,8 @@
 //! from every seeder list after its time-to-live, and comes back with its next heartbeat.
 
 mod common;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
 #[path = "client/harness.rs"]
 mod harness;
 

@@ -4,6 +4,8 @@
 //! state file is one line on stderr and exit 1; and a tracker says on stdout when it serves.
 
 mod common;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
 #[path = "client/harness.rs"]
 mod harness;
 

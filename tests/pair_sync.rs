@@ -3,6 +3,8 @@
 //! overwrites, so no removal is undone and no share is lost, in either order of restarts.
 
 mod common;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
 #[path = "client/harness.rs"]
 mod harness;
 
@@ -78,9 +80,13 @@ fn staggered_restarts_keep_a_share_made_and_a_removal_made_while_the_twin_was_do
     assert!(
         wait_until(LIMIT, || {
             kept = fs::read_to_string(pair.state_file(0)).unwrap_or_default();
+            // Changes are appended in batches: wait for both before the kill.
             kept.contains(&h3)
+                && kept
+                    .lines()
+                    .any(|l| l.contains(&h1) && l.contains(" gone "))
         }),
-        "A's state file never held f3: {kept:?}"
+        "A's state file never held f3 and f1's removal: {kept:?}"
     );
     pair.kill_tracker(0);
     // Step 2: B starts first, then A: both list f3 and not f1, and the seeder (which only

@@ -2,8 +2,6 @@
 //! real clients on stdin/stdout, each in its own folder, with bounded waits for their answers;
 //! and a raw connection speaking the pair's client protocol (`OPEN`, `SEEDERS`, `RECORDS`),
 //! for strangers and for reading the trackers' state.
-// Each test binary uses only some of it.
-#![allow(dead_code)]
 
 use super::common::*;
 use std::fs;
