@@ -174,7 +174,8 @@ fn floods_of_registrations_are_refused_past_the_bounds_and_memory_stays_bounded(
         (ALL_TEXT * 3 / 4..=ALL_TEXT + MIB).contains(&taken) && all.full > 0,
         "16 MiB in all: {all:?}, {taken} bytes taken"
     );
-    // Step 4: four parallel readers of every record, paged.
+    // Step 4: once the twin has it all, four parallel readers of every record, paged.
+    pair.records_agree(LIMIT);
     let readers: Vec<_> = (0..4)
         .map(|i| {
             let addr = pair.addr(i % 2);

@@ -343,14 +343,14 @@ pub fn records(addr: &str) -> Option<Vec<String>> {
     const PAGE: usize = 1000;
     let mut link = PairLink::connect(addr)?;
     let mut all = Vec::new();
-    // Bounded: 1,000 pages is far more than any test stores.
-    for _ in 0..1000 {
+    // Bounded: 100,000 pages is far more than any test stores.
+    for _ in 0..100_000 {
+        // A page ends at 1,000 records or about 1 MiB, so only an empty one is the end.
         let page = link.list(&format!("RECORDS {} {PAGE}", all.len()))?;
-        let n = page.len();
-        all.extend(page);
-        if n < PAGE {
+        if page.is_empty() {
             return Some(all);
         }
+        all.extend(page);
     }
     None
 }
