@@ -120,6 +120,7 @@ impl StateLog {
             // Start clean: the damage is reported once, and appends start on a fresh line.
             log.compact(tables, 0)?;
         }
+        tables.set_durable(log.written);
         Ok(log)
     }
 
@@ -193,6 +194,9 @@ impl StateLog {
                     let mut outcome = self.append(&tables);
                     if outcome.is_ok() && self.bytes > 2 * self.snapshot_bytes + SLACK {
                         outcome = self.compact(&tables, acked.load(Ordering::Relaxed));
+                    }
+                    if outcome.is_ok() {
+                        tables.set_durable(self.written);
                     }
                     match outcome {
                         Err(e) if !failing => {

@@ -54,6 +54,10 @@ struct Inner {
     owned: HashMap<String, Owned>,
     seeds: Owned,
     mark: Option<Mark>,
+    /// The last sequence number the state log holds: only that far is pushed to the twin,
+    /// so that a number the twin has seen is never given again after a kill loses the log's
+    /// last batch.
+    durable: u64,
     started: Instant,
 }
 
@@ -263,6 +267,7 @@ impl Tables {
                 owned: HashMap::new(),
                 seeds: Owned::default(),
                 mark: None,
+                durable: 0,
                 started: Instant::now(),
             }),
             changed: Condvar::new(),
@@ -414,10 +419,9 @@ impl Tables {
     pub fn seen(&self, tokens: &[String]) {
         let mut t = self.lock();
         let now = Instant::now();
+        // A session the twin heard from may reach us a moment before its record does.
         for token in tokens {
-            if t.sessions.contains_key(token) {
-                t.heard.insert(token.clone(), now);
-            }
+            t.heard.insert(token.clone(), now);
         }
     }
 
@@ -468,8 +472,35 @@ impl Tables {
     }
 
     /// The records changed after `after`, in sequence order (at most `max`).
+    #[cfg(test)]
     pub fn since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
         self.lock().records.since(after, max)
+    }
+
+    /// Like [`Tables::since`], only as far as the state log holds.
+    pub fn durable_since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
+        let t = self.lock();
+        let mut records = t.records.since(after, max);
+        records.retain(|(seq, _)| *seq <= t.durable);
+        records
+    }
+
+    /// The state log holds everything up to `seq`.
+    pub fn set_durable(&self, seq: u64) {
+        let mut t = self.lock();
+        if seq > t.durable {
+            t.durable = seq;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Sleeps until the state log holds more than `seen` (or `timeout`).
+    pub fn wait_durable(&self, seen: u64, timeout: Duration) {
+        let t = self.lock();
+        let _ = self
+            .changed
+            .wait_timeout_while(t, timeout, |t| t.durable <= seen)
+            .unwrap_or_else(|e| e.into_inner());
     }
 
     /// Like [`Tables::since`], with the twin's mark read under the same lock, so that a mark
@@ -517,6 +548,10 @@ impl Tables {
             for token in orphans {
                 t.end_session(&token);
             }
+            // Heard of through `SEEN`, but whose record never came.
+            let sessions = &t.sessions;
+            t.heard
+                .retain(|tok, when| sessions.contains_key(tok) || when.elapsed() < FORGET);
         });
     }
 
