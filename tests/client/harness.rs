@@ -123,15 +123,7 @@ impl Pair {
     /// empty file), sorted, or None when it does not answer.
     pub fn seeders(&self, i: usize, hash: &str, size: usize) -> Option<Vec<String>> {
         let mut link = PairLink::connect(&self.addr(i))?;
-        // Trackers before the pair protocol take `SEEDERS <hash>`: asked that way only so
-        // that these tests show on them what issue 12 reports. To go once it has landed.
-        let mut head = link.call(&format!("SEEDERS {hash} {size}"))?;
-        if head.starts_with("ERR") {
-            head = link.call(&format!("SEEDERS {hash}"))?;
-            if head.starts_with("ERR unknown_file") {
-                head = "OK 0".to_string();
-            }
-        }
+        let head = link.call(&format!("SEEDERS {hash} {size}"))?;
         let n: usize = head.strip_prefix("OK ")?.parse().ok()?;
         let lines: Vec<String> = (0..n).map(|_| link.line()).collect::<Option<_>>()?;
         let holds_some = |bits: &str| bits == "-" || bits.bytes().any(|c| c != b'0');
