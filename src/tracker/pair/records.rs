@@ -151,6 +151,11 @@ impl RecordSet {
         self.seq
     }
 
+    /// Gives no sequence number up to `seq` from now on.
+    pub fn skip_to(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }

@@ -22,6 +22,8 @@ const HEADER: &str = "p2p-pair-state 1";
 const BATCH: Duration = Duration::from_millis(50);
 /// The most records one append carries.
 const BATCH_RECORDS: usize = 4096;
+/// How many sequence numbers are reserved at a time.
+const RESERVE: u64 = 1 << 20;
 /// The log is compacted once past twice its last snapshot plus this.
 const SLACK: u64 = 1 << 20;
 
@@ -36,6 +38,8 @@ pub struct StateLog {
     /// The last sequence number written, and the twin mark last written.
     written: u64,
     mark_written: Option<Mark>,
+    /// The sequence numbers reserved so far (see [`StateLog::reserve_ahead`]).
+    reserved: u64,
 }
 
 /// A fresh epoch: 16 hex digits from `/dev/urandom`.
@@ -43,25 +47,37 @@ fn new_epoch() -> String {
     format!("{:016x}", crate::rng::random_u64())
 }
 
+/// A line of the log that is not a record.
+enum Note {
+    Record,
+    Mark(Mark),
+    Reserve(u64),
+}
+
 /// Reads one line of the log into `tables`.
-fn load_line(line: &[u8], tables: &Tables) -> Result<Option<Mark>, String> {
+fn load_line(line: &[u8], tables: &Tables) -> Result<Note, String> {
     let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
     let (first, rest) = text.split_once(' ').ok_or("too short")?;
-    if first == "mark" {
-        let words: Vec<&str> = rest.split(' ').collect();
-        let [origin, epoch, seq] = words.as_slice() else {
-            return Err("bad mark".into());
-        };
-        let seq = seq.parse().map_err(|_| "bad mark")?;
-        return Ok(Some(Mark {
-            origin: origin.to_string(),
-            epoch: epoch.to_string(),
-            seq,
-        }));
+    match first {
+        "mark" => {
+            let words: Vec<&str> = rest.split(' ').collect();
+            let [origin, epoch, seq] = words.as_slice() else {
+                return Err("bad mark".into());
+            };
+            let seq = seq.parse().map_err(|_| "bad mark")?;
+            Ok(Note::Mark(Mark {
+                origin: origin.to_string(),
+                epoch: epoch.to_string(),
+                seq,
+            }))
+        }
+        "reserve" => Ok(Note::Reserve(rest.parse().map_err(|_| "bad reservation")?)),
+        _ => {
+            let seq: u64 = first.parse().map_err(|_| "bad sequence number")?;
+            tables.load(Record::parse(rest)?, seq)?;
+            Ok(Note::Record)
+        }
     }
-    let seq: u64 = first.parse().map_err(|_| "bad sequence number")?;
-    tables.load(Record::parse(rest)?, seq)?;
-    Ok(None)
 }
 
 impl StateLog {
@@ -93,19 +109,23 @@ impl StateLog {
                 new_epoch()
             }
         };
+        let mut reserved = 0;
         for (i, line) in lines.enumerate() {
             if line.is_empty() {
                 continue;
             }
             match load_line(line, tables) {
-                Ok(Some(mark)) => tables.set_mark(mark),
-                Ok(None) => {}
+                Ok(Note::Mark(mark)) => tables.set_mark(mark),
+                Ok(Note::Reserve(seq)) => reserved = reserved.max(seq),
+                Ok(Note::Record) => {}
                 Err(why) => {
                     eprintln!("tracker: {} line {}: {why}; skipped", path.display(), i + 2);
                     damaged = true;
                 }
             }
         }
+        // Numbers the last run reserved may have reached the twin: none is given again.
+        tables.skip_reserved(reserved);
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let mut log = StateLog {
             path: path.to_path_buf(),
@@ -115,12 +135,13 @@ impl StateLog {
             snapshot_bytes: bytes.len() as u64,
             written: tables.size().1,
             mark_written: tables.mark(),
+            reserved,
         };
         if damaged || bytes.is_empty() {
             // Start clean: the damage is reported once, and appends start on a fresh line.
             log.compact(tables, 0)?;
         }
-        tables.set_durable(log.written);
+        log.reserve_ahead(tables)?;
         Ok(log)
     }
 
@@ -138,12 +159,30 @@ impl StateLog {
         if let Some(m) = &mark {
             text.push_str(&format!("mark {} {} {}\n", m.origin, m.epoch, m.seq));
         }
+        text.push_str(&format!("reserve {}\n", self.reserved));
         crate::atomic_file::write(&self.path, &text)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.bytes = text.len() as u64;
         self.snapshot_bytes = self.bytes;
         self.written = seq;
         self.mark_written = mark;
+        Ok(())
+    }
+
+    /// Reserves sequence numbers well ahead of the ones given so far, in the log, before
+    /// any of them is pushed to the twin: a restart goes on after the reservation, so a
+    /// number the twin saw before a kill lost the log's last batch is never given again.
+    fn reserve_ahead(&mut self, tables: &Tables) -> io::Result<()> {
+        let (_, seq) = tables.size();
+        if seq + RESERVE / 2 > self.reserved {
+            let reserved = seq + RESERVE;
+            let line = format!("reserve {reserved}\n");
+            self.file.write_all(line.as_bytes())?;
+            self.file.flush()?;
+            self.bytes += line.len() as u64;
+            self.reserved = reserved;
+        }
+        tables.set_reserved(self.reserved);
         Ok(())
     }
 
@@ -196,7 +235,7 @@ impl StateLog {
                         outcome = self.compact(&tables, acked.load(Ordering::Relaxed));
                     }
                     if outcome.is_ok() {
-                        tables.set_durable(self.written);
+                        outcome = self.reserve_ahead(&tables);
                     }
                     match outcome {
                         Err(e) if !failing => {

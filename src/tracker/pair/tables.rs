@@ -54,10 +54,10 @@ struct Inner {
     owned: HashMap<String, Owned>,
     seeds: Owned,
     mark: Option<Mark>,
-    /// The last sequence number the state log holds: only that far is pushed to the twin,
-    /// so that a number the twin has seen is never given again after a kill loses the log's
-    /// last batch.
-    durable: u64,
+    /// The sequence numbers up to here are reserved in the state log: only that far is
+    /// pushed to the twin, so that a number the twin has seen is never given again, even
+    /// after a kill loses the log's last batch.
+    reserved: u64,
     started: Instant,
 }
 
@@ -267,7 +267,7 @@ impl Tables {
                 owned: HashMap::new(),
                 seeds: Owned::default(),
                 mark: None,
-                durable: 0,
+                reserved: 0,
                 started: Instant::now(),
             }),
             changed: Condvar::new(),
@@ -477,29 +477,34 @@ impl Tables {
         self.lock().records.since(after, max)
     }
 
-    /// Like [`Tables::since`], only as far as the state log holds.
-    pub fn durable_since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
+    /// Like [`Tables::since`], only as far as the state log has reserved the numbers.
+    pub fn pushable_since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
         let t = self.lock();
         let mut records = t.records.since(after, max);
-        records.retain(|(seq, _)| *seq <= t.durable);
+        records.retain(|(seq, _)| *seq <= t.reserved);
         records
     }
 
-    /// The state log holds everything up to `seq`.
-    pub fn set_durable(&self, seq: u64) {
+    /// The state log has reserved the sequence numbers up to `seq`.
+    pub fn set_reserved(&self, seq: u64) {
         let mut t = self.lock();
-        if seq > t.durable {
-            t.durable = seq;
+        if seq > t.reserved {
+            t.reserved = seq;
             self.changed.notify_all();
         }
     }
 
-    /// Sleeps until the state log holds more than `seen` (or `timeout`).
-    pub fn wait_durable(&self, seen: u64, timeout: Duration) {
+    /// A state log read back reserved the numbers up to `seq`: new ones come after it.
+    pub fn skip_reserved(&self, seq: u64) {
+        self.lock().records.skip_to(seq);
+    }
+
+    /// Sleeps until there is something after `seen` to push (or `timeout`).
+    pub fn wait_pushable(&self, seen: u64, timeout: Duration) {
         let t = self.lock();
         let _ = self
             .changed
-            .wait_timeout_while(t, timeout, |t| t.durable <= seen)
+            .wait_timeout_while(t, timeout, |t| t.records.seq().min(t.reserved) <= seen)
             .unwrap_or_else(|e| e.into_inner());
     }
 

@@ -1,8 +1,8 @@
 //! Pushing this tracker's records to its twin, on a thread and a connection of its own. On
 //! every (re)connection `SYNC` asks how far the twin has applied this tracker's stream, and
 //! everything after that goes out, in sequence order, pipelined in batches; then each change
-//! once the state log holds it (so a sequence number the twin has seen is never given again,
-//! even after a kill loses the log's last batch). What the twin has not acknowledged is simply sent again on the next
+//! as it is made, as far as the state log has reserved its sequence number (so a number the
+//! twin has seen is never given again, even after a kill loses the log's last batch). What the twin has not acknowledged is simply sent again on the next
 //! connection, so a frozen, cut-off, killed or restarting twin loses nothing and nothing
 //! waits on it. Every 2 s the sessions heard from here are gossiped (`SEEN`), so that both
 //! trackers agree on who is live. Synchronisation is the trackers' business only: a `SYNC`
@@ -95,7 +95,7 @@ impl Pusher {
         let mut gossiped = Instant::now();
         let mut sent = Instant::now();
         loop {
-            let batch = self.tables.durable_since(acked, BATCH_RECORDS);
+            let batch = self.tables.pushable_since(acked, BATCH_RECORDS);
             if batch.is_empty() {
                 if gossiped.elapsed() >= GOSSIP {
                     self.gossip(&mut link)?;
@@ -108,7 +108,7 @@ impl Pusher {
                 }
                 let wait = GOSSIP.saturating_sub(gossiped.elapsed());
                 self.tables
-                    .wait_durable(acked, wait.max(Duration::from_millis(10)));
+                    .wait_pushable(acked, wait.max(Duration::from_millis(10)));
                 continue;
             }
             let mut bytes = 0;
