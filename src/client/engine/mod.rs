@@ -113,6 +113,9 @@ struct Core {
     link_at: usize,
     /// Files whose registration a tracker refused, so that is said once.
     refused: BTreeSet<String>,
+    /// The pair switched trackers: register everything again at the next tick, in case the
+    /// tracker that went away took a change it had acknowledged down with it.
+    register_again: bool,
     store: Arc<Store>,
     records: Vec<Record>,
     state_file: PathBuf,
@@ -136,6 +139,7 @@ pub fn start(
         link: None,
         link_at: 0,
         refused: BTreeSet::new(),
+        register_again: false,
         store,
         records: Vec::new(),
         state_file: state_dir.join("client.state"),

@@ -34,6 +34,13 @@ impl Core {
         for (key, _) in &reports {
             self.register(key);
         }
+        // Registering what the trackers hold already changes nothing there.
+        if std::mem::take(&mut self.register_again) {
+            let keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
+            for key in &keys {
+                self.register(key);
+            }
+        }
         // A download that just completed is saved as a share from now on.
         let mut finished = false;
         for r in &mut self.records {

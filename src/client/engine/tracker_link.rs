@@ -166,6 +166,7 @@ impl Core {
 
     /// Writes the end of an outage, tracker `at` answering, in the `--log` notes.
     pub(super) fn note_back(&mut self, at: usize) {
+        self.register_again = true;
         if let Some(addr) = self.in_use.addr(at) {
             self.notes.note(&format!("using tracker {addr}"));
         }
@@ -195,6 +196,7 @@ impl Core {
 
     /// Writes a switch from tracker `lost` to tracker `now` in the `--log` notes.
     pub(super) fn note_switch(&mut self, lost: usize, now: usize, why: &str) {
+        self.register_again = true;
         if let (Some(lost), Some(now)) = (self.in_use.addr(lost), self.in_use.addr(now)) {
             self.notes.note(&format!("lost tracker {lost}: {why}"));
             self.notes.note(&format!("using tracker {now}"));
