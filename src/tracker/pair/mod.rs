@@ -5,6 +5,7 @@
 //! ([`serve`]). This room starts it all: a state file or log that cannot be used is an error
 //! before anything is served.
 
+mod kinds;
 mod log;
 mod records;
 mod serve;

@@ -5,11 +5,11 @@
 //! with whatever won. Liveness is soft state: when a session was last heard from, here or (by
 //! `SEEN`) at the twin, is never logged or replicated as records.
 
+use super::kinds::{bits_fit, now_unix, seed_key, shown};
 use super::records::{Record, RecordSet, Stored, Value};
-use crate::chunk::{Bitset, Geometry, MTORRENT_PIECE_SIZE};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A session heard from within this long is live.
 pub const TTL: Duration = Duration::from_secs(15);
@@ -64,81 +64,6 @@ struct Inner {
 pub struct Tables {
     inner: Mutex<Inner>,
     changed: Condvar,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn is_hex(word: &str, len: usize) -> bool {
-    word.len() == len
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Checks a piece bitset word against a file of `size` bytes.
-fn bits_fit(size: u64, word: &str) -> bool {
-    Geometry::with_piece_size(size, MTORRENT_PIECE_SIZE)
-        .and_then(|g| Bitset::from_word(word, g.num_pieces() as usize))
-        .is_some()
-}
-
-/// The key of a registration.
-fn seed_key(token: &str, hash: &str, size: u64) -> String {
-    format!("seed {token} {hash} {size}")
-}
-
-/// Checks that a record from the twin or the state log means something here.
-pub fn check(record: &Record) -> Result<(), String> {
-    let words: Vec<&str> = record.key.split(' ').collect();
-    let live = match &record.value {
-        Value::Live(v) => Some(v.as_str()),
-        Value::Gone(_) => None,
-    };
-    match words.as_slice() {
-        ["session", token] if is_hex(token, 32) => match live {
-            Some(v)
-                if v.split(' ')
-                    .next()
-                    .is_some_and(|a| a.parse::<std::net::SocketAddr>().is_ok()) =>
-            {
-                Ok(())
-            }
-            Some(_) => Err("bad session address".into()),
-            None => Ok(()),
-        },
-        ["seed", token, hash, size] if is_hex(token, 32) && is_hex(hash, 40) => {
-            let size: u64 = size.parse().map_err(|_| "bad size")?;
-            match live.map(|v| v.split(' ').collect::<Vec<_>>()) {
-                Some(v) => match v.as_slice() {
-                    [name, bits] if crate::name::decode(name).is_ok() && bits_fit(size, bits) => {
-                        Ok(())
-                    }
-                    _ => Err("bad registration".into()),
-                },
-                None => Ok(()),
-            }
-        }
-        ["session" | "seed", ..] => Err("bad key".into()),
-        // Accounts and groups: reserved, kept as they come.
-        _ => Ok(()),
-    }
-}
-
-/// What `RECORDS` shows of a key: a token only as the start of its SHA-1, so that reading the
-/// records gives nobody a session's token.
-fn shown(record: &Record) -> String {
-    let mut record = record.clone();
-    let mut words: Vec<String> = record.key.split(' ').map(str::to_string).collect();
-    if matches!(words[0].as_str(), "session" | "seed") && words.len() > 1 {
-        let digest = crate::hashing::sha1(words[1].as_bytes());
-        words[1] = crate::chunk::to_hex(&digest[..16]);
-    }
-    record.key = words.join(" ");
-    record.to_string()
 }
 
 impl Inner {
@@ -432,95 +357,6 @@ impl Tables {
             .collect()
     }
 
-    /// `SYNC`: how far the stream of `origin` in `epoch` has been applied here.
-    pub fn mark_of(&self, origin: &str, epoch: &str) -> u64 {
-        match &self.lock().mark {
-            Some(m) if m.origin == origin && m.epoch == epoch => m.seq,
-            _ => 0,
-        }
-    }
-
-    /// `PUT`: a record of the twin's stream (`origin`, `epoch`) numbered `seq` there.
-    pub fn merge(&self, record: Record, origin: &str, epoch: &str, seq: u64) -> Result<(), String> {
-        check(&record)?;
-        self.with(|t| {
-            t.apply(record, None);
-            t.mark = Some(Mark {
-                origin: origin.to_string(),
-                epoch: epoch.to_string(),
-                seq,
-            });
-        });
-        Ok(())
-    }
-
-    /// Loads one record read back from the state log, with its sequence number.
-    pub fn load(&self, record: Record, seq: u64) -> Result<(), String> {
-        check(&record)?;
-        self.with(|t| {
-            t.apply(record, Some(seq));
-        });
-        Ok(())
-    }
-
-    pub fn set_mark(&self, mark: Mark) {
-        self.lock().mark = Some(mark);
-    }
-
-    pub fn mark(&self) -> Option<Mark> {
-        self.lock().mark.clone()
-    }
-
-    /// The records changed after `after`, in sequence order (at most `max`).
-    #[cfg(test)]
-    pub fn since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
-        self.lock().records.since(after, max)
-    }
-
-    /// Like [`Tables::since`], only as far as the state log has reserved the numbers.
-    pub fn pushable_since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
-        let t = self.lock();
-        let mut records = t.records.since(after, max);
-        records.retain(|(seq, _)| *seq <= t.reserved);
-        records
-    }
-
-    /// The state log has reserved the sequence numbers up to `seq`.
-    pub fn set_reserved(&self, seq: u64) {
-        let mut t = self.lock();
-        if seq > t.reserved {
-            t.reserved = seq;
-            self.changed.notify_all();
-        }
-    }
-
-    /// A state log read back reserved the numbers up to `seq`: new ones come after it.
-    pub fn skip_reserved(&self, seq: u64) {
-        self.lock().records.skip_to(seq);
-    }
-
-    /// Sleeps until there is something after `seen` to push (or `timeout`).
-    pub fn wait_pushable(&self, seen: u64, timeout: Duration) {
-        let t = self.lock();
-        let _ = self
-            .changed
-            .wait_timeout_while(t, timeout, |t| t.records.seq().min(t.reserved) <= seen)
-            .unwrap_or_else(|e| e.into_inner());
-    }
-
-    /// Like [`Tables::since`], with the twin's mark read under the same lock, so that a mark
-    /// written after these records never claims a record they do not hold.
-    pub fn tail(&self, after: u64, max: usize) -> (Vec<(u64, Record)>, Option<Mark>) {
-        let t = self.lock();
-        (t.records.since(after, max), t.mark.clone())
-    }
-
-    /// How many records there are, and the current sequence number.
-    pub fn size(&self) -> (usize, u64) {
-        let t = self.lock();
-        (t.records.len(), t.records.seq())
-    }
-
     /// Forgets sessions silent for [`FORGET`] (counted from start for those not heard from
     /// since) and registrations whose session is gone.
     pub fn sweep(&self) {
@@ -559,43 +395,10 @@ impl Tables {
                 .retain(|tok, when| sessions.contains_key(tok) || when.elapsed() < FORGET);
         });
     }
-
-    /// Drops tombstones older than [`TOMBSTONE_KEEP`] that the twin has acknowledged (its
-    /// sequence number is at most `acked`), and returns every record left with its sequence
-    /// number, the sequence number they reach and the twin's mark, for a snapshot.
-    pub fn compact(&self, acked: u64) -> (Vec<(u64, Record)>, u64, Option<Mark>) {
-        let mut t = self.lock();
-        let cutoff = now_unix().saturating_sub(TOMBSTONE_KEEP);
-        let old: Vec<String> = t
-            .records
-            .iter()
-            .filter(|(_, s)| {
-                matches!(s.value, Value::Gone(when) if when < cutoff) && s.seq <= acked
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in old {
-            t.records.purge(&key);
-        }
-        let keys: Vec<String> = t.records.iter().map(|(k, _)| k.clone()).collect();
-        let mut all: Vec<(u64, Record)> = keys
-            .iter()
-            .filter_map(|k| Some((t.records.get(k)?.seq, t.records.record(k)?)))
-            .collect();
-        all.sort_by_key(|(seq, _)| *seq);
-        (all, t.records.seq(), t.mark.clone())
-    }
-
-    /// Sleeps until the sequence number passes `seen` (or `timeout`); returns it.
-    pub fn wait_change(&self, seen: u64, timeout: Duration) -> u64 {
-        let t = self.lock();
-        let (t, _) = self
-            .changed
-            .wait_timeout_while(t, timeout, |t| t.records.seq() <= seen)
-            .unwrap_or_else(|e| e.into_inner());
-        t.records.seq()
-    }
 }
+
+#[path = "tables_stream.rs"]
+mod stream;
 
 #[cfg(test)]
 #[path = "tables_tests.rs"]

@@ -1,0 +1,81 @@
+//! What each kind of record looks like: the shape of its key and value, checked before a
+//! record from the twin or the state log is applied, and what `RECORDS` may show of it.
+
+use super::records::{Record, Value};
+use crate::chunk::{Bitset, Geometry, MTORRENT_PIECE_SIZE};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn is_hex(word: &str, len: usize) -> bool {
+    word.len() == len
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Checks a piece bitset word against a file of `size` bytes.
+pub fn bits_fit(size: u64, word: &str) -> bool {
+    Geometry::with_piece_size(size, MTORRENT_PIECE_SIZE)
+        .and_then(|g| Bitset::from_word(word, g.num_pieces() as usize))
+        .is_some()
+}
+
+/// The key of a registration.
+pub fn seed_key(token: &str, hash: &str, size: u64) -> String {
+    format!("seed {token} {hash} {size}")
+}
+
+/// Checks that a record from the twin or the state log means something here.
+pub fn check(record: &Record) -> Result<(), String> {
+    let words: Vec<&str> = record.key.split(' ').collect();
+    let live = match &record.value {
+        Value::Live(v) => Some(v.as_str()),
+        Value::Gone(_) => None,
+    };
+    match words.as_slice() {
+        ["session", token] if is_hex(token, 32) => match live {
+            Some(v)
+                if v.split(' ')
+                    .next()
+                    .is_some_and(|a| a.parse::<std::net::SocketAddr>().is_ok()) =>
+            {
+                Ok(())
+            }
+            Some(_) => Err("bad session address".into()),
+            None => Ok(()),
+        },
+        ["seed", token, hash, size] if is_hex(token, 32) && is_hex(hash, 40) => {
+            let size: u64 = size.parse().map_err(|_| "bad size")?;
+            match live.map(|v| v.split(' ').collect::<Vec<_>>()) {
+                Some(v) => match v.as_slice() {
+                    [name, bits] if crate::name::decode(name).is_ok() && bits_fit(size, bits) => {
+                        Ok(())
+                    }
+                    _ => Err("bad registration".into()),
+                },
+                None => Ok(()),
+            }
+        }
+        ["session" | "seed", ..] => Err("bad key".into()),
+        // Accounts and groups: reserved, kept as they come.
+        _ => Ok(()),
+    }
+}
+
+/// What `RECORDS` shows of a key: a token only as the start of its SHA-1, so that reading the
+/// records gives nobody a session's token.
+pub fn shown(record: &Record) -> String {
+    let mut record = record.clone();
+    let mut words: Vec<String> = record.key.split(' ').map(str::to_string).collect();
+    if matches!(words[0].as_str(), "session" | "seed") && words.len() > 1 {
+        let digest = crate::hashing::sha1(words[1].as_bytes());
+        words[1] = crate::chunk::to_hex(&digest[..16]);
+    }
+    record.key = words.join(" ");
+    record.to_string()
+}
