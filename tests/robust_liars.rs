@@ -40,8 +40,20 @@ fn lying_peers_are_caught_dropped_and_routed_around() {
     ] {
         liars.push((lie, lying_holder(s.port, "f", &data, lie)));
     }
+    // The honest seeder is frozen until every liar has been asked once: otherwise the
+    // taker may fetch everything from it before asking any liar (1 run in 8 did). Frozen
+    // for less than the tracker's 5 s heartbeat silence, so it is not dropped.
+    s.seeder.freeze();
     let taker = peer_folder(s.root.path(), "taker", None);
     let mut proc = start_peer(&taker, s.port, "0", s.root.path(), "taker");
+    let all_asked = wait_until(Duration::from_secs(4), || {
+        liars.iter().all(|(_, a)| a.load(Ordering::Relaxed) > 0)
+    });
+    s.seeder.thaw();
+    assert!(
+        all_asked,
+        "every liar was asked while the seeder was frozen"
+    );
     assert!(proc.wait(LIMIT).success(), "{}", proc.stderr());
     assert_eq!(fs::read(taker.dir.join("Shared/f")).unwrap(), data);
     let (id, _) = parse_shutdown(&proc.stdout());
