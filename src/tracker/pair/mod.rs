@@ -19,16 +19,18 @@ use state_log::StateLog;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tables::Tables;
 use twin_sync::Pusher;
 
 const MAX_CONNECTIONS: usize = 1024;
 /// How often silent sessions and orphaned registrations are swept.
 const SWEEP: Duration = Duration::from_secs(1);
+/// A sweep this much later than due means the tracker itself was stopped.
+const FROZEN: Duration = Duration::from_secs(5);
 
 /// Runs a tracker of a pair until killed.
 pub fn run(
@@ -54,18 +56,24 @@ pub fn run(
         twin,
         epoch,
         tables: tables.clone(),
-        acked,
+        acked: acked.clone(),
         nonce: nonce.clone(),
         log: log.clone(),
     }
     .spawn()?;
-    let sweeper = tables.clone();
+    let (sweeper, twin_acked) = (tables.clone(), acked.clone());
     thread::Builder::new()
         .name("tracker-sweep".into())
         .spawn(move || {
             loop {
+                let slept = Instant::now();
                 thread::sleep(SWEEP);
-                sweeper.sweep();
+                // A sleep that overran by far: the process was frozen (SIGSTOP) or the machine
+                // slept; clients were not silent, this tracker was.
+                if slept.elapsed() > SWEEP + FROZEN {
+                    sweeper.resumed();
+                }
+                sweeper.sweep(twin_acked.load(Ordering::Relaxed));
             }
         })?;
     let (records, _) = tables.size();

@@ -75,9 +75,30 @@ fn new_token() -> String {
     )
 }
 
+/// How long a change may wait for the state log before its reply says it was not saved.
+const SAVE_WAIT: Duration = Duration::from_secs(5);
+
 impl PairConn<'_> {
-    /// The reply to one request after `HELLO`.
+    /// The reply to one request after `HELLO`: a change is answered `OK` only once the state
+    /// log holds it (and only then does it go to the twin), so no tracker that dies a moment
+    /// later takes back what it said.
     fn answer(&mut self, req: Request) -> String {
+        let changes = matches!(
+            req,
+            Request::Open { .. }
+                | Request::Seed { .. }
+                | Request::Unseed { .. }
+                | Request::Quit { .. }
+                | Request::Put { .. }
+        );
+        let reply = self.reply_to(req);
+        if changes && reply.starts_with("OK") && !self.tables.settle(SAVE_WAIT) {
+            return "ERR not_saved the state file cannot be written now".to_string();
+        }
+        reply
+    }
+
+    fn reply_to(&mut self, req: Request) -> String {
         let t = self.tables;
         match req {
             Request::Open { addr } => match t.open(&addr.to_string(), new_token()) {

@@ -18,12 +18,10 @@ use std::thread;
 use std::time::Duration;
 
 const HEADER: &str = "p2p-pair-state 1";
-/// How long the appender gathers changes before writing them.
-const BATCH: Duration = Duration::from_millis(50);
+/// How long the appender waits after a failed write before the next try.
+const RETRY: Duration = Duration::from_secs(1);
 /// The most records one append carries.
 const BATCH_RECORDS: usize = 4096;
-/// How many sequence numbers are reserved at a time.
-const RESERVE: u64 = 1 << 20;
 /// The log is compacted once past twice its last snapshot plus this.
 const SLACK: u64 = 1 << 20;
 
@@ -38,8 +36,6 @@ pub struct StateLog {
     /// The last sequence number written, and the twin mark last written.
     written: u64,
     mark_written: Option<Mark>,
-    /// The sequence numbers reserved so far (see [`StateLog::reserve_ahead`]).
-    reserved: u64,
 }
 
 /// A fresh epoch: 16 hex digits from `/dev/urandom`.
@@ -51,7 +47,6 @@ fn new_epoch() -> String {
 enum Note {
     Record,
     Mark(Mark),
-    Reserve(u64),
 }
 
 /// Reads one line of the log into `tables`.
@@ -71,7 +66,6 @@ fn load_line(line: &[u8], tables: &Tables) -> Result<Note, String> {
                 seq,
             }))
         }
-        "reserve" => Ok(Note::Reserve(rest.parse().map_err(|_| "bad reservation")?)),
         _ => {
             let seq: u64 = first.parse().map_err(|_| "bad sequence number")?;
             tables.load(Record::parse(rest)?, seq)?;
@@ -109,14 +103,12 @@ impl StateLog {
                 new_epoch()
             }
         };
-        let mut reserved = 0;
         for (i, line) in lines.enumerate() {
             if line.is_empty() {
                 continue;
             }
             match load_line(line, tables) {
                 Ok(Note::Mark(mark)) => tables.set_mark(mark),
-                Ok(Note::Reserve(seq)) => reserved = reserved.max(seq),
                 Ok(Note::Record) => {}
                 Err(why) => {
                     eprintln!("tracker: {} line {}: {why}; skipped", path.display(), i + 2);
@@ -124,8 +116,6 @@ impl StateLog {
                 }
             }
         }
-        // Numbers the last run reserved may have reached the twin: none is given again.
-        tables.skip_reserved(reserved);
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let mut log = StateLog {
             path: path.to_path_buf(),
@@ -135,13 +125,12 @@ impl StateLog {
             snapshot_bytes: bytes.len() as u64,
             written: tables.size().1,
             mark_written: tables.mark(),
-            reserved,
         };
         if damaged || bytes.is_empty() {
             // Start clean: the damage is reported once, and appends start on a fresh line.
             log.compact(tables, 0)?;
         }
-        log.reserve_ahead(tables)?;
+        tables.set_durable(log.written);
         Ok(log)
     }
 
@@ -159,7 +148,6 @@ impl StateLog {
         if let Some(m) = &mark {
             text.push_str(&format!("mark {} {} {}\n", m.origin, m.epoch, m.seq));
         }
-        text.push_str(&format!("reserve {}\n", self.reserved));
         crate::atomic_file::write(&self.path, &text)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.bytes = text.len() as u64;
@@ -169,26 +157,9 @@ impl StateLog {
         Ok(())
     }
 
-    /// Reserves sequence numbers well ahead of the ones given so far, in the log, before
-    /// any of them is pushed to the twin: a restart goes on after the reservation, so a
-    /// number the twin saw before a kill lost the log's last batch is never given again.
-    fn reserve_ahead(&mut self, tables: &Tables) -> io::Result<()> {
-        let (_, seq) = tables.size();
-        if seq + RESERVE / 2 > self.reserved {
-            let reserved = seq + RESERVE;
-            let line = format!("reserve {reserved}\n");
-            self.file.write_all(line.as_bytes())?;
-            self.file.flush()?;
-            self.bytes += line.len() as u64;
-            self.reserved = reserved;
-        }
-        tables.set_reserved(self.reserved);
-        Ok(())
-    }
-
-    /// Appends what changed since the last write; returns whether anything was written.
+    /// Appends what changed since the last write.
     fn append(&mut self, tables: &Tables) -> io::Result<()> {
-        let (records, mark) = tables.tail(self.written, BATCH_RECORDS);
+        let (records, mark, now) = tables.tail(self.written, BATCH_RECORDS);
         let complete = records.len() < BATCH_RECORDS;
         let mut text = String::new();
         for (s, r) in &records {
@@ -200,14 +171,16 @@ impl StateLog {
         if let Some(m) = &new_mark {
             text.push_str(&format!("mark {} {} {}\n", m.origin, m.epoch, m.seq));
         }
-        if text.is_empty() {
-            return Ok(());
+        if !text.is_empty() {
+            self.file.write_all(text.as_bytes())?;
+            self.file.flush()?;
+            self.bytes += text.len() as u64;
         }
-        self.file.write_all(text.as_bytes())?;
-        self.file.flush()?;
-        self.bytes += text.len() as u64;
-        if let Some((s, _)) = records.last() {
-            self.written = *s;
+        // Whole: every change up to `now` is in the file (a number whose record changed again
+        // since is no record's any more).
+        match records.last() {
+            Some((s, _)) if !complete => self.written = *s,
+            _ => self.written = now,
         }
         if new_mark.is_some() {
             self.mark_written = new_mark;
@@ -235,7 +208,7 @@ impl StateLog {
                         outcome = self.compact(&tables, acked.load(Ordering::Relaxed));
                     }
                     if outcome.is_ok() {
-                        outcome = self.reserve_ahead(&tables);
+                        tables.set_durable(self.written);
                     }
                     match outcome {
                         Err(e) if !failing => {
@@ -250,7 +223,9 @@ impl StateLog {
                         }
                         _ => {}
                     }
-                    thread::sleep(BATCH);
+                    if failing {
+                        thread::sleep(RETRY);
+                    }
                 }
             })?;
         Ok(())

@@ -17,6 +17,9 @@ pub const TTL: Duration = Duration::from_secs(15);
 pub const FORGET: Duration = Duration::from_secs(120);
 /// Tombstones the twin has are kept this long, then left out of the next snapshot.
 pub const TOMBSTONE_KEEP: u64 = 600;
+/// Beyond this many tombstones the oldest the twin has go at once, whatever their age; while
+/// the twin is away and twice this many wait for it, no session is opened.
+pub const MAX_TOMBSTONES: usize = 65_536;
 pub const MAX_SESSIONS: usize = 4096;
 pub const MAX_FILES_PER_SESSION: usize = 1024;
 pub const MAX_BYTES_PER_SESSION: usize = 1 << 20;
@@ -24,6 +27,8 @@ pub const MAX_SEEDS: usize = 65_536;
 pub const MAX_SEED_BYTES: usize = 16 << 20;
 /// The longest registration's text, so that a record always fits a `PUT` line to the twin.
 pub const MAX_RECORD_TEXT: usize = 60_000;
+/// How many silent sessions at most give way for one registration.
+const MAKE_ROOM_TRIES: usize = 64;
 /// About the most record text one `RECORDS` reply carries.
 const PAGE_BYTES: usize = 1 << 20;
 
@@ -54,10 +59,13 @@ struct Inner {
     owned: HashMap<String, Owned>,
     seeds: Owned,
     mark: Option<Mark>,
-    /// The sequence numbers up to here are reserved in the state log: only that far is
-    /// pushed to the twin, so that a number the twin has seen is never given again, even
-    /// after a kill loses the log's last batch.
-    reserved: u64,
+    /// The state log holds every change up to this sequence number. A change is answered
+    /// `OK` (to a client, or to the twin's `PUT`) and pushed to the twin only once it is
+    /// here, so a kill never loses or renumbers what anyone was told of.
+    durable: u64,
+    /// When this tracker started or last resumed from a freeze: a session is forgotten only
+    /// once silent for [`FORGET`] since then too, so a tracker frozen for minutes does not
+    /// forget, on waking, every client its twin heard from meanwhile.
     started: Instant,
 }
 
@@ -163,6 +171,25 @@ impl Inner {
             && self.heard.get(token).is_some_and(|t| t.elapsed() < TTL)
     }
 
+    /// Ends the session silent longest among those past their time-to-live, if any, to make
+    /// room for a live one; returns whether there was one.
+    fn make_room(&mut self) -> bool {
+        let started = self.started;
+        let idlest = self
+            .sessions
+            .keys()
+            .filter(|tok| !self.is_live(tok))
+            .min_by_key(|tok| self.heard.get(*tok).copied().unwrap_or(started))
+            .cloned();
+        match idlest {
+            Some(token) => {
+                self.end_session(&token);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes a session and every registration of it.
     fn end_session(&mut self, token: &str) {
         let prefix = format!("seed {token} ");
@@ -192,7 +219,7 @@ impl Tables {
                 owned: HashMap::new(),
                 seeds: Owned::default(),
                 mark: None,
-                reserved: 0,
+                durable: 0,
                 started: Instant::now(),
             }),
             changed: Condvar::new(),
@@ -217,8 +244,11 @@ impl Tables {
     /// `OPEN`: a new session for the client serving at `addr`; its token.
     pub fn open(&self, addr: &str, token: String) -> Result<String, String> {
         self.with(|t| {
-            if t.sessions.len() >= MAX_SESSIONS {
+            if t.sessions.len() >= MAX_SESSIONS && !t.make_room() {
                 return Err(format!("full {MAX_SESSIONS} sessions are open"));
+            }
+            if t.records.tombstones() > 2 * MAX_TOMBSTONES {
+                return Err("full the twin has yet to take this tracker's removals".into());
             }
             t.change(format!("session {token}"), Value::Live(addr.to_string()));
             t.hear(&token);
@@ -271,9 +301,17 @@ impl Tables {
                     "too_many_files {MAX_BYTES_PER_SESSION} bytes of registrations per session"
                 ));
             }
-            if t.seeds.files + new_file > MAX_SEEDS
-                || t.seeds.bytes - old_bytes + new_bytes > MAX_SEED_BYTES
-            {
+            let over = |t: &Inner| {
+                t.seeds.files + new_file > MAX_SEEDS
+                    || t.seeds.bytes - old_bytes + new_bytes > MAX_SEED_BYTES
+            };
+            // Sessions past their time-to-live give way first, a bounded number at a time.
+            for _ in 0..MAKE_ROOM_TRIES {
+                if !over(t) || !t.make_room() {
+                    break;
+                }
+            }
+            if over(t) {
                 return Err("full the trackers hold all the registrations they can".into());
             }
             t.change(key, Value::Live(value));
@@ -286,7 +324,10 @@ impl Tables {
         self.with(|t| {
             t.session(token)?;
             let key = seed_key(token, hash, size);
-            if t.records.live(&key).is_some() {
+            // A tombstone even for a registration not known here: it may be on its way from
+            // the twin, and must not come back when it arrives.
+            let gone = matches!(t.records.get(&key), Some(s) if matches!(s.value, Value::Gone(_)));
+            if !gone {
                 t.change(key, Value::Gone(now_unix()));
             }
             Ok(())
@@ -359,13 +400,19 @@ impl Tables {
 
     /// Forgets sessions silent for [`FORGET`] (counted from start for those not heard from
     /// since) and registrations whose session is gone.
-    pub fn sweep(&self) {
+    ///
+    /// Beyond [`MAX_TOMBSTONES`], the oldest tombstones the twin has acknowledged (its
+    /// sequence number at most `acked`) go, whatever their age.
+    pub fn sweep(&self, acked: u64) {
         self.with(|t| {
             let started = t.started;
             let silent: Vec<String> = t
                 .sessions
                 .keys()
-                .filter(|tok| t.heard.get(*tok).copied().unwrap_or(started).elapsed() >= FORGET)
+                .filter(|tok| {
+                    let heard = t.heard.get(*tok).copied().unwrap_or(started);
+                    heard.max(started).elapsed() >= FORGET
+                })
                 .cloned()
                 .collect();
             for token in silent {
@@ -393,7 +440,28 @@ impl Tables {
             let sessions = &t.sessions;
             t.heard
                 .retain(|tok, when| sessions.contains_key(tok) || when.elapsed() < FORGET);
+            t.to_gossip.retain(|tok| sessions.contains_key(tok));
+            let excess = t.records.tombstones().saturating_sub(MAX_TOMBSTONES);
+            if excess > 0 {
+                let mut old: Vec<(u64, String)> = t
+                    .records
+                    .iter()
+                    .filter_map(|(k, s)| match s.value {
+                        Value::Gone(when) if s.seq <= acked => Some((when, k.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                old.sort();
+                for (_, key) in old.into_iter().take(excess) {
+                    t.records.purge(&key);
+                }
+            }
         });
+    }
+
+    /// This tracker was frozen (or its machine asleep): silence is counted from now.
+    pub fn resumed(&self) {
+        self.lock().started = Instant::now();
     }
 }
 

@@ -53,42 +53,50 @@ impl Tables {
         self.lock().records.since(after, max)
     }
 
-    /// Like [`Tables::since`], only as far as the state log has reserved the numbers.
+    /// Like [`Tables::since`], only as far as the state log holds.
     pub fn pushable_since(&self, after: u64, max: usize) -> Vec<(u64, Record)> {
         let t = self.lock();
         let mut records = t.records.since(after, max);
-        records.retain(|(seq, _)| *seq <= t.reserved);
+        records.retain(|(seq, _)| *seq <= t.durable);
         records
     }
 
-    /// The state log has reserved the sequence numbers up to `seq`.
-    pub fn set_reserved(&self, seq: u64) {
+    /// The state log holds everything up to `seq`.
+    pub fn set_durable(&self, seq: u64) {
         let mut t = self.lock();
-        if seq > t.reserved {
-            t.reserved = seq;
+        if seq > t.durable {
+            t.durable = seq;
             self.changed.notify_all();
         }
     }
 
-    /// A state log read back reserved the numbers up to `seq`: new ones come after it.
-    pub fn skip_reserved(&self, seq: u64) {
-        self.lock().records.skip_to(seq);
+    /// Waits (at most `timeout`) until the state log holds every change made so far;
+    /// returns whether it does.
+    pub fn settle(&self, timeout: Duration) -> bool {
+        let t = self.lock();
+        let target = t.records.seq();
+        let (t, _) = self
+            .changed
+            .wait_timeout_while(t, timeout, |t| t.durable < target)
+            .unwrap_or_else(|e| e.into_inner());
+        t.durable >= target
     }
 
-    /// Sleeps until there is something after `seen` to push (or `timeout`).
+    /// Sleeps until there is a record after `seen` to push (or `timeout`).
     pub fn wait_pushable(&self, seen: u64, timeout: Duration) {
         let t = self.lock();
         let _ = self
             .changed
-            .wait_timeout_while(t, timeout, |t| t.records.seq().min(t.reserved) <= seen)
+            .wait_timeout_while(t, timeout, |t| t.records.last_seq().min(t.durable) <= seen)
             .unwrap_or_else(|e| e.into_inner());
     }
 
-    /// Like [`Tables::since`], with the twin's mark read under the same lock, so that a mark
-    /// written after these records never claims a record they do not hold.
-    pub fn tail(&self, after: u64, max: usize) -> (Vec<(u64, Record)>, Option<Mark>) {
+    /// Like [`Tables::since`], with the twin's mark and the current sequence number read
+    /// under the same lock, so that a mark written after these records never claims a
+    /// record they do not hold.
+    pub fn tail(&self, after: u64, max: usize) -> (Vec<(u64, Record)>, Option<Mark>, u64) {
         let t = self.lock();
-        (t.records.since(after, max), t.mark.clone())
+        (t.records.since(after, max), t.mark.clone(), t.records.seq())
     }
 
     /// How many records there are, and the current sequence number.

@@ -106,7 +106,7 @@ fn a_removed_session_takes_its_registrations_along_at_the_twin() {
         b.merge(r, "a", "e", seq).unwrap();
     }
     assert!(b.with(|t| t.owned.contains_key(&tok)));
-    b.sweep();
+    b.sweep(0);
     assert!(
         !b.with(|t| t.owned.contains_key(&tok)),
         "the orphan is removed"
@@ -156,4 +156,58 @@ fn records_that_mean_nothing_here_are_refused() {
         assert!(t.merge(r, "x", "e", 1).is_err(), "{bad}");
     }
     assert_eq!(t.size().0, 0);
+}
+
+#[test]
+fn a_removal_through_one_tracker_beats_a_registration_through_the_other_not_yet_seen() {
+    // The registering tracker's name sorts last: a tie of counters would go its way.
+    let (a, b) = (Tables::new("z"), Tables::new("b"));
+    let tok = "9".repeat(32);
+    a.open(A, tok.clone()).unwrap();
+    for (seq, r) in a.since(0, 10) {
+        b.merge(r, "a", "e", seq).unwrap();
+    }
+    // Registered through `a`; `a` dies before passing it on; removed through `b`.
+    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    b.unseed(&tok, &hash('1'), 1).unwrap();
+    // `a` comes back and pushes the registration: the removal stays.
+    for (seq, r) in a.since(1, 10) {
+        b.merge(r, "a", "e", seq).unwrap();
+    }
+    b.with(|t| t.hear(&tok));
+    assert!(b.seeders(&hash('1'), 1).is_empty(), "{:?}", b.page(0, 10));
+}
+
+#[test]
+fn silent_sessions_give_way_to_live_ones_at_the_cap() {
+    let t = Tables::new("me");
+    for i in 0..MAX_SESSIONS {
+        t.open(A, format!("{i:032x}")).unwrap();
+    }
+    // All of them are live: the cap holds.
+    assert!(t.open(A, "f".repeat(32)).unwrap_err().starts_with("full"));
+    t.with(|t| t.heard.clear());
+    assert!(
+        t.open(A, "f".repeat(32)).is_ok(),
+        "a silent session gave way"
+    );
+}
+
+#[test]
+fn tombstones_beyond_the_bound_go_once_the_twin_has_them() {
+    let t = Tables::new("me");
+    let tok = "8".repeat(32);
+    t.open(A, tok.clone()).unwrap();
+    for i in 0..MAX_TOMBSTONES + 10 {
+        t.unseed(&tok, &format!("{i:040x}"), 1).unwrap();
+    }
+    t.sweep(0);
+    assert_eq!(
+        t.with(|t| t.records.tombstones()),
+        MAX_TOMBSTONES + 10,
+        "not acknowledged"
+    );
+    t.sweep(u64::MAX);
+    assert_eq!(t.with(|t| t.records.tombstones()), MAX_TOMBSTONES);
 }
