@@ -4,7 +4,6 @@
 use super::records::key_of;
 use super::{Answer, Core, Kind, Record};
 use crate::metainfo::Metainfo;
-use crate::protocol::Request;
 use std::fs;
 use std::path::Path;
 
@@ -159,17 +158,7 @@ impl Core {
             ));
         }
         let r = self.records.remove(at);
-        let unseed = Request::Unseed {
-            token: String::new(),
-            key: r.key.clone(),
-            size: r.meta.size,
-        };
-        if let Err(e) = self.call(&unseed) {
-            eprintln!(
-                "client: the trackers did not take the removal of {name:?}: {e}",
-                name = r.meta.name
-            );
-        }
+        self.unregister(&r.key, r.meta.size, &r.meta.name);
         self.store.forget(&r.key);
         let _ = fs::remove_file(&r.mtorrent);
         self.save();

@@ -25,7 +25,7 @@ use crate::peer::store::Store;
 use crate::protocol::Request;
 use in_use::InUse;
 use notes::Notes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -116,6 +116,8 @@ struct Core {
     /// The pair switched trackers: register everything again at the next tick, in case the
     /// tracker that went away took a change it had acknowledged down with it.
     register_again: bool,
+    /// Removals no tracker has taken yet: info hash → size.
+    unregistering: BTreeMap<String, u64>,
     store: Arc<Store>,
     records: Vec<Record>,
     state_file: PathBuf,
@@ -140,6 +142,7 @@ pub fn start(
         link_at: 0,
         refused: BTreeSet::new(),
         register_again: false,
+        unregistering: BTreeMap::new(),
         store,
         records: Vec::new(),
         state_file: state_dir.join("client.state"),

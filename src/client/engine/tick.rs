@@ -21,13 +21,22 @@ impl Core {
                 continue;
             };
             let (name, size) = (r.meta.name.clone(), r.meta.size);
+            self.unregister(&key, size, &name);
+        }
+        // Removals no tracker took yet are sent again until one does.
+        let pending: Vec<(String, u64)> = self
+            .unregistering
+            .iter()
+            .map(|(k, s)| (k.clone(), *s))
+            .collect();
+        for (key, size) in pending {
             let unseed = Request::Unseed {
                 token: String::new(),
-                key,
+                key: key.clone(),
                 size,
             };
-            if let Err(e) = self.call(&unseed) {
-                eprintln!("client: the trackers did not take the removal of {name:?}: {e}");
+            if self.call(&unseed).is_ok() {
+                self.unregistering.remove(&key);
             }
         }
         let reports = self.store.take_reports();

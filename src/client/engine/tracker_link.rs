@@ -235,8 +235,32 @@ impl Core {
         Ok(token)
     }
 
+    /// Tells the trackers this client no longer holds `key`; a removal no tracker takes now
+    /// is sent again at every tick until one does (a removal is never just forgotten).
+    pub(super) fn unregister(&mut self, key: &str, size: u64, name: &str) {
+        let unseed = Request::Unseed {
+            token: String::new(),
+            key: key.to_string(),
+            size,
+        };
+        match self.call(&unseed) {
+            Ok(_) => {
+                self.unregistering.remove(key);
+            }
+            Err(e) => {
+                eprintln!(
+                    "client: the trackers did not take the removal of {name:?} yet ({e}); \
+                     will try again"
+                );
+                self.unregistering.insert(key.to_string(), size);
+            }
+        }
+    }
+
     /// Tells the trackers which pieces of `key` this client holds.
     pub(super) fn register(&mut self, key: &str) {
+        // Shared again: a removal still waiting to be sent must not undo it.
+        self.unregistering.remove(key);
         let Some(seed) = self.seed_request(key, "") else {
             return;
         };

@@ -30,8 +30,15 @@ pub fn seed_key(token: &str, hash: &str, size: u64) -> String {
     format!("seed {token} {hash} {size}")
 }
 
+/// How far ahead of the wall clock (in milliseconds) a version may be: further is a damaged
+/// or forged record, which would otherwise outrank every later change.
+const MAX_AHEAD_MS: u64 = 365 * 24 * 3600 * 1000;
+
 /// Checks that a record from the twin or the state log means something here.
 pub fn check(record: &Record) -> Result<(), String> {
+    if record.version.counter > now_unix().saturating_mul(1000) + MAX_AHEAD_MS {
+        return Err("version far in the future".into());
+    }
     let words: Vec<&str> = record.key.split(' ').collect();
     let live = match &record.value {
         Value::Live(v) => Some(v.as_str()),

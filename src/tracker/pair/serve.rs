@@ -101,6 +101,9 @@ impl PairConn<'_> {
     fn reply_to(&mut self, req: Request) -> String {
         let t = self.tables;
         match req {
+            Request::Open { addr } if addr.port() == 0 || addr.ip().is_unspecified() => {
+                format!("ERR bad_address {addr} is not an address others can reach")
+            }
             Request::Open { addr } => match t.open(&addr.to_string(), new_token()) {
                 Ok(token) => {
                     self.log

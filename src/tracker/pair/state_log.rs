@@ -38,6 +38,23 @@ pub struct StateLog {
     mark_written: Option<Mark>,
 }
 
+/// The largest state file read at start: 16 MiB of registrations, their tombstones and a
+/// log grown to twice its snapshot stay well below it.
+const MAX_FILE: u64 = 256 << 20;
+
+/// Opens the log readable and writable by its owner only: it holds the sessions' tokens.
+fn open_private(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.is_file() {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
+}
+
 /// A fresh epoch: 16 hex digits from `/dev/urandom`.
 fn new_epoch() -> String {
     format!("{:016x}", crate::rng::random_u64())
@@ -78,11 +95,22 @@ impl StateLog {
     /// Loads the log at `path` into `tables` and opens it for appending. A log that cannot be
     /// read or written is an error; damaged lines are reported on stderr and skipped.
     pub fn open(path: &Path, tables: &Tables) -> io::Result<StateLog> {
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        // Writable first, so that a file that cannot be used is one error and nothing else.
+        let file = open_private(OpenOptions::new().create(true).append(true), path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        if meta.len() > MAX_FILE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("over {MAX_FILE} bytes: not a state log this tracker wrote"),
+            ));
+        }
+        let bytes = fs::read(path)?;
         let mut damaged = bytes.last().is_some_and(|&b| b != b'\n');
         let mut lines = bytes.split(|&b| b == b'\n');
         let header = lines.next().unwrap_or_default();
@@ -116,7 +144,10 @@ impl StateLog {
                 }
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        if damaged {
+            // What the lost lines held may have come from the twin: have it all sent again.
+            tables.clear_mark();
+        }
         let mut log = StateLog {
             path: path.to_path_buf(),
             file,
@@ -149,7 +180,7 @@ impl StateLog {
             text.push_str(&format!("mark {} {} {}\n", m.origin, m.epoch, m.seq));
         }
         crate::atomic_file::write(&self.path, &text)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.file = open_private(OpenOptions::new().append(true), &self.path)?;
         self.bytes = text.len() as u64;
         self.snapshot_bytes = self.bytes;
         self.written = seq;

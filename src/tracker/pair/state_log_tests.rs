@@ -63,6 +63,7 @@ fn damaged_lines_are_skipped_and_the_rest_loads() {
     let path = dir.0.join("state");
     let mut text = b"p2p-pair-state 1 00000000000000aa\n".to_vec();
     text.extend(format!("1 {}\n", session('a', 1)).as_bytes());
+    text.extend(b"mark twin e 9\n");
     text.extend(b"2 garbage\n\xff\xfe not utf-8\n");
     text.extend(format!("4 {}\n", session('b', 4)).as_bytes());
     text.extend(format!("5 {}", &session('c', 5)[..20]).as_bytes());
@@ -71,6 +72,11 @@ fn damaged_lines_are_skipped_and_the_rest_loads() {
     let log = StateLog::open(&path, &tables).unwrap();
     assert_eq!(log.epoch(), "00000000000000aa");
     assert_eq!(tables.size().0, 2, "{:?}", tables.page(0, 10));
+    assert_eq!(
+        tables.mark_of("twin", "e"),
+        0,
+        "the twin sends everything again"
+    );
     // The damage is gone from the file, which loads clean.
     let again = Tables::new("me");
     StateLog::open(&path, &again).unwrap();
@@ -86,4 +92,6 @@ fn a_state_file_that_cannot_be_written_is_an_error() {
     // A directory where the file should be, and a file under a missing folder.
     assert!(StateLog::open(&dir.0, &tables).is_err());
     assert!(StateLog::open(&dir.0.join("missing/state"), &tables).is_err());
+    // Not a regular file: it is never read (reading /dev/zero would never end).
+    assert!(StateLog::open(Path::new("/dev/zero"), &tables).is_err());
 }

@@ -282,10 +282,10 @@ impl Tables {
                     "too_large a registration is at most {MAX_RECORD_TEXT} bytes"
                 ));
             }
+            // Even a registration this tracker holds already gets a new version: the twin
+            // may hold a newer removal of it that has not arrived yet (a share again after a
+            // remove through the other tracker), which the client's `SEED` must outrank.
             let old = t.records.live(&key).map(str::len);
-            if old == Some(value.len()) && t.records.live(&key) == Some(value.as_str()) {
-                return Ok(());
-            }
             let (new_bytes, old_bytes) =
                 (key.len() + value.len(), old.map_or(0, |o| key.len() + o));
             let mine = t.owned.get(token).copied().unwrap_or_default();

@@ -39,6 +39,11 @@ impl Tables {
         Ok(())
     }
 
+    /// Forgets how far the twin's stream was applied: it is all sent again.
+    pub fn clear_mark(&self) {
+        self.lock().mark = None;
+    }
+
     pub fn set_mark(&self, mark: Mark) {
         self.lock().mark = Some(mark);
     }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::tracker::pair::kinds::now_unix;
 
 const A: &str = "127.0.0.1:9001";
 
@@ -210,4 +211,62 @@ fn tombstones_beyond_the_bound_go_once_the_twin_has_them() {
     );
     t.sweep(u64::MAX);
     assert_eq!(t.with(|t| t.records.tombstones()), MAX_TOMBSTONES);
+}
+
+#[test]
+fn a_tracker_resumed_from_a_long_freeze_does_not_forget_its_sessions() {
+    let long_ago = Instant::now().checked_sub(FORGET * 2).unwrap();
+    for resumed in [false, true] {
+        let t = Tables::new("me");
+        let tok = "7".repeat(32);
+        t.open(A, tok.clone()).unwrap();
+        t.with(|t| {
+            t.heard.insert(tok.clone(), long_ago);
+            t.started = long_ago;
+        });
+        if resumed {
+            t.resumed();
+        }
+        t.sweep(0);
+        let kept = t.alive(&tok).is_ok();
+        assert_eq!(kept, resumed, "resumed: {resumed}");
+    }
+}
+
+#[test]
+fn sharing_again_outranks_a_removal_through_the_twin_not_yet_seen() {
+    let (a, b) = (Tables::new("z"), Tables::new("b"));
+    let tok = "6".repeat(32);
+    a.open(A, tok.clone()).unwrap();
+    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    for (seq, r) in a.since(0, 10) {
+        b.merge(r, "z", "e", seq).unwrap();
+    }
+    b.unseed(&tok, &hash('1'), 1).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    // The same registration again, at `a`, which has not seen the removal yet.
+    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    for (seq, r) in b.since(0, 10) {
+        a.merge(r, "b", "e", seq).unwrap();
+    }
+    assert_eq!(a.seeders(&hash('1'), 1).len(), 1, "{:?}", a.page(0, 10));
+}
+
+#[test]
+fn a_version_far_in_the_future_is_refused() {
+    let t = Tables::new("me");
+    let forged = format!(
+        "18446744073709551615@x session {} live 127.0.0.1:9",
+        "5".repeat(32)
+    );
+    assert!(
+        t.merge(Record::parse(&forged).unwrap(), "x", "e", 1)
+            .is_err()
+    );
+    let fine = format!(
+        "{}@x session {} live 127.0.0.1:9",
+        now_unix() * 1000,
+        "5".repeat(32)
+    );
+    assert!(t.merge(Record::parse(&fine).unwrap(), "x", "e", 2).is_ok());
 }
