@@ -274,3 +274,76 @@ fn an_unwritable_state_file_is_one_line_on_stderr_and_exit_1() {
     );
     assert_eq!(t.stdout(), "", "it never said it serves");
 }
+
+/// A change a tracker answered `OK` to is in its state log already: killed at once (its twin
+/// away, so nothing comes back from there), it still knows the change when it restarts.
+#[test]
+fn a_change_answered_ok_survives_a_kill_right_after() {
+    let mut pair = Pair::start("kill-after-ok");
+    pair.kill_tracker(1);
+    for round in 0..5 {
+        let mut link = PairLink::connect(&pair.addr(0)).expect("tracker A answers");
+        let token = link.open("127.0.0.1:9");
+        let hash = format!("{round:040x}");
+        let seed = format!("SEED {token} {hash} f{round} 1 01");
+        assert_eq!(link.call(&seed).as_deref(), Some("OK"));
+        pair.kill_tracker(0);
+        pair.start_tracker(0);
+        let records = records(&pair.addr(0)).expect("tracker A answers again");
+        let kept = records
+            .iter()
+            .any(|r| r.contains(&format!(" {hash} 1 live f{round} 01")));
+        assert!(
+            kept,
+            "round {round}: the registration was lost: {records:#?}"
+        );
+    }
+}
+
+/// A damaged line loses a record at one tracker only: its twin sends everything again, so the
+/// two agree once more.
+#[test]
+fn a_record_lost_to_a_damaged_line_comes_back_from_the_twin() {
+    let mut pair = Pair::start("damaged-twin");
+    let mut link = PairLink::connect(&pair.addr(0)).expect("tracker A answers");
+    let token = link.open("127.0.0.1:9");
+    for i in 0..3 {
+        let seed = format!("SEED {token} {:040x} f{i} 1 01", i + 1);
+        assert_eq!(link.call(&seed).as_deref(), Some("OK"));
+    }
+    let before = pair.records_agree(START);
+    // A has written that it holds B's stream (B's copies of A's four records) up to the end:
+    // B will not send those again unless A asks for everything.
+    let path = pair.state_file(0);
+    let marked = wait_until(START, || {
+        fs::read_to_string(&path).is_ok_and(|t| {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("mark "))
+                .filter_map(|m| m.rsplit(' ').next()?.parse::<u64>().ok())
+                .any(|seq| seq >= 4)
+        })
+    });
+    assert!(marked, "{}", fs::read_to_string(&path).unwrap_or_default());
+    pair.kill_tracker(0);
+    pair.kill_tracker(1);
+    // The line of the second registration at A is garbled.
+    let text = fs::read_to_string(&path).unwrap();
+    let target = format!(" {:040x} 1 live", 2);
+    assert!(text.contains(&target), "{text}");
+    let damaged: String = text
+        .lines()
+        .map(|l| {
+            if l.contains(&target) {
+                "12 garbage".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    fs::write(&path, damaged).unwrap();
+    pair.start_tracker(0);
+    pair.start_tracker(1);
+    assert_eq!(pair.records_agree(START), before);
+    assert!(pair.tracker(0).stderr().contains("skipped"));
+}

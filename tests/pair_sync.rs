@@ -105,3 +105,23 @@ fn staggered_restarts_keep_a_share_made_and_a_removal_made_while_the_twin_was_do
     late.quit();
     seeder.quit();
 }
+
+#[test]
+fn a_removal_no_tracker_took_is_sent_once_one_answers() {
+    let mut pair = Pair::start("removal-later");
+    let (one, two) = (content(321, PIECE + 3), content(322, 7));
+    let mut seeder = pair.client("seeder", &[0, 1]);
+    let h1 = share(&mut seeder, "f1", &one);
+    let h2 = share(&mut seeder, "f2", &two);
+    pair.seeders_become(&h1, one.len(), &[seeder.addr()], LIMIT);
+    pair.kill_tracker(0);
+    pair.kill_tracker(1);
+    seeder.run("remove f1.mtorrent", "removed f1");
+    pair.start_tracker(1);
+    pair.start_tracker(0);
+    // The session is alive again (its heartbeats reached the trackers: f2 is listed), and
+    // the removal has reached both.
+    pair.seeders_become(&h2, two.len(), &[seeder.addr()], SETTLE);
+    pair.seeders_become(&h1, one.len(), &[], SETTLE);
+    seeder.quit();
+}
