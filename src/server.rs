@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,7 @@ pub fn accept_loop_with<F>(
 where
     F: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
 {
-    raise_open_files_limit();
+    open_files::raise_open_files_limit();
     let handle = Arc::new(handle);
     let registry = Arc::new(Registry::new(max, when_full));
     loop {
@@ -251,37 +251,6 @@ impl Open {
     }
 }
 
-/// Raises the soft limit on open files to the hard limit, once per process.
-fn raise_open_files_limit() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(raise_soft_nofile);
-}
-
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-fn raise_soft_nofile() {
-    #[repr(C)]
-    struct Rlimit {
-        soft: u64,
-        hard: u64,
-    }
-    unsafe extern "C" {
-        fn getrlimit(resource: i32, limit: *mut Rlimit) -> i32;
-        fn setrlimit(resource: i32, limit: *const Rlimit) -> i32;
-    }
-    const RLIMIT_NOFILE: i32 = 7;
-    let mut limit = Rlimit { soft: 0, hard: 0 };
-    // SAFETY: `limit` is a live struct laid out as the kernel's `struct rlimit`.
-    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } == 0 && limit.soft < limit.hard {
-        limit.soft = limit.hard;
-        // SAFETY: as above; the kernel only reads it.
-        unsafe { setrlimit(RLIMIT_NOFILE, &limit) };
-    }
-}
-
-/// Elsewhere the limit stays as it is.
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn raise_soft_nofile() {}
-
 /// What a role answers on a connection the serve loop runs (see [`serve_lines`]).
 pub trait LineHandler {
     /// How long a read may block before [`LineHandler::on_silence`] is asked what to do.
@@ -427,6 +396,10 @@ impl Connection {
                 Err(LineError::Io(e)) => return End::Broken(e.to_string()),
             };
             let served = match request {
+                // A first line that is no valid `HELLO` is refused like a missing one.
+                Err(reason) if !greeted => {
+                    return self.refuse(&format!("ERR {reason}"), "no valid HELLO");
+                }
                 Err(reason) => self
                     .reply(&format!("ERR {reason}"))
                     .map(|()| Next::Continue),
@@ -495,5 +468,6 @@ pub fn serve_lines<H: LineHandler>(stream: TcpStream, handler: &mut H) -> End {
     end
 }
 
+mod open_files;
 #[cfg(test)]
 mod tests;

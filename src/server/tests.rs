@@ -99,3 +99,11 @@ fn a_connection_silent_from_its_accept_gets_err_too_slow() {
     assert!(waited >= Duration::from_millis(2500), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+#[test]
+fn a_first_line_that_is_no_valid_hello_gets_err_and_a_close() {
+    let addr = server(WhenFull::Refuse);
+    let mut conn = connect(addr);
+    assert!(call(&mut conn, "HELLO p2p/2 peer\n").starts_with("ERR bad_hello"));
+    assert!(closed(&mut conn), "still open after a bad HELLO");
+}
