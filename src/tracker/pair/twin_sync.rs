@@ -126,6 +126,11 @@ impl Pusher {
             for (seq, record) in &batch[..count] {
                 match link.reply() {
                     Ok(_) => {}
+                    // The twin cannot write its state file now: try again later, from here.
+                    Err(LinkError::Refused(why)) if why.starts_with("not_saved") => {
+                        self.acked.store(acked, Ordering::Relaxed);
+                        return Err(LinkError::Refused(why));
+                    }
                     // The twin will never take this one: say so, and go on.
                     Err(LinkError::Refused(why)) => {
                         self.log
