@@ -15,11 +15,37 @@ usage:
   p2p client MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]
                                run the interactive client, serving others at MY_ADDR
   p2p --version                show the version and which SHA-1 backend this CPU uses
-  p2p --help                   show this text";
+  p2p --help                   show this text; p2p COMMAND --help shows one command's";
+
+const TRACKER_HELP: &str = "\
+usage: p2p tracker
+  The swarm tracker: binds 0.0.0.0 on a port the OS picks, writes that port to ./port.txt,
+  and prints each peer's CONNECT, ACQUIRED and DISCONNECT blocks on stdout until killed
+  (diagnostics go to stderr).
+
+usage: p2p tracker MY_ADDR OTHER_ADDR STATE_FILE LOG_FILE
+  One of the two trackers the interactive client uses: serves at MY_ADDR (ip:port), keeps
+  its records in sync with its twin at OTHER_ADDR, in STATE_FILE (reloaded at start), and
+  writes what it did to LOG_FILE.";
+
+const PEER_HELP: &str = "\
+usage: p2p peer IP PORT MIN_ALIVE
+  A swarm peer: shares every file in ./Shared with the tracker at IP:PORT (the port is in the
+  tracker's port.txt), fetches every other peer's files into ./Shared, and leaves once the
+  swarm is complete and at least MIN_ALIVE seconds (like 5 or 0.5) have passed, printing its
+  SHUTDOWN block on stdout.";
+
+const CLIENT_HELP: &str = "\
+usage: p2p client MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]
+  The interactive client: serves its files to others at MY_ADDR (ip:port), uses the tracker
+  pair at TRACKER1 and TRACKER2 (ip:port; the second when the first is down), and appends
+  what it did to LOG_FILE. It reads one command a line from stdin (type help for the list)
+  and keeps its state in ./.p2p-client-PORT.";
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Help,
+    /// The whole usage, or (with a subcommand) that command's help.
+    Help(Option<&'static str>),
     Version,
     Tracker,
     Peer {
@@ -39,10 +65,30 @@ pub enum Command {
     },
 }
 
+/// Parses `args`; an argument error is one line that ends with where to read more.
 pub fn parse(args: &[String]) -> Result<Command, Error> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["-h" | "--help" | "help"] => Ok(Command::Help),
+    parse_words(&words).map_err(|e| match e {
+        Error::Usage(what) => {
+            let more = match words.first() {
+                Some(&c) if help_of(c).is_some() => format!("p2p {c} --help"),
+                _ => "p2p --help".to_string(),
+            };
+            Error::Usage(format!("p2p: {what} (try {more})"))
+        }
+        other => other,
+    })
+}
+
+fn parse_words(words: &[&str]) -> Result<Command, Error> {
+    if let Some(&first) = words.first()
+        && words[1..].iter().any(|w| matches!(*w, "-h" | "--help"))
+    {
+        return Ok(Command::Help(help_of(first)));
+    }
+    match words {
+        ["-h" | "--help" | "help"] => Ok(Command::Help(None)),
+        ["help", command] => Ok(Command::Help(help_of(command))),
         ["-V" | "--version" | "version"] => Ok(Command::Version),
         ["tracker"] => Ok(Command::Tracker),
         ["tracker", me, twin, state, log] => Ok(Command::PairTracker {
@@ -85,8 +131,19 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     }
 }
 
+/// The help of `command`, or None (the whole usage) when it is no subcommand.
+fn help_of(command: &str) -> Option<&'static str> {
+    match command {
+        "tracker" => Some(TRACKER_HELP),
+        "peer" => Some(PEER_HELP),
+        "client" => Some(CLIENT_HELP),
+        _ => None,
+    }
+}
+
+/// An argument error, in one line ([`parse`] adds where to read more).
 fn usage(what: &str) -> Error {
-    Error::Usage(format!("p2p: {what}\n{USAGE}"))
+    Error::Usage(what.to_string())
 }
 
 /// Whether `word` ends in `:<port>`, so it names a tracker rather than a log file.
@@ -171,6 +228,20 @@ mod tests {
             client("client 127.0.0.1:1 127.0.0.1:7001 c.log"),
             (vec![a], Some(PathBuf::from("c.log")))
         );
+    }
+
+    #[test]
+    fn help_anywhere_after_a_command_is_that_command_s_help() {
+        assert_eq!(parse(&args("--help")).unwrap(), Command::Help(None));
+        assert_eq!(
+            parse(&args("peer 1 --help")).unwrap(),
+            Command::Help(Some(PEER_HELP))
+        );
+        assert_eq!(
+            parse(&args("help tracker")).unwrap(),
+            Command::Help(Some(TRACKER_HELP))
+        );
+        assert_eq!(parse(&args("bogus -h")).unwrap(), Command::Help(None));
     }
 
     #[test]

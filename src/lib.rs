@@ -27,8 +27,8 @@ use error::Error;
 /// Runs the command line `args` (without the program name).
 pub fn run(args: &[String]) -> Result<(), Error> {
     match cli::parse(args)? {
-        Command::Help => {
-            println!("{}", cli::USAGE);
+        Command::Help(text) => {
+            println!("{}", text.unwrap_or(cli::USAGE));
             Ok(())
         }
         Command::Version => {

@@ -17,7 +17,7 @@ fn run(args: &[&str], dir: &std::path::Path) -> Output {
 }
 
 #[test]
-fn wrong_arguments_print_usage_to_stderr_and_exit_2() {
+fn wrong_arguments_are_one_line_pointing_to_help_and_exit_2() {
     let dir = TempDir::new("usage");
     for args in [
         &[][..],
@@ -35,7 +35,12 @@ fn wrong_arguments_print_usage_to_stderr_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("usage:"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let more = match args.first() {
+            Some(&c @ ("peer" | "tracker")) => format!("(try p2p {c} --help)\n"),
+            _ => "(try p2p --help)\n".to_string(),
+        };
+        assert!(err.ends_with(&more), "{args:?}: {err}");
     }
     assert!(
         fs::read_dir(dir.path()).unwrap().next().is_none(),
@@ -49,6 +54,42 @@ fn help_goes_to_stdout_and_exits_0() {
     let out = run(&["--help"], dir.path());
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("p2p peer IP PORT MIN_ALIVE"));
+}
+
+#[test]
+fn each_command_has_its_help_on_stdout_with_exit_0() {
+    let dir = TempDir::new("command-help");
+    for (args, says) in [
+        (&["-h"][..], "p2p peer IP PORT MIN_ALIVE"),
+        (&["help"], "p2p client MY_ADDR"),
+        (&["peer", "--help"], "usage: p2p peer IP PORT MIN_ALIVE"),
+        (
+            &["peer", "127.0.0.1", "-h"],
+            "usage: p2p peer IP PORT MIN_ALIVE",
+        ),
+        (
+            &["tracker", "--help"],
+            "usage: p2p tracker MY_ADDR OTHER_ADDR",
+        ),
+        (&["tracker", "-h"], "writes that port to ./port.txt"),
+        (&["client", "--help"], "usage: p2p client MY_ADDR TRACKER1"),
+        (&["help", "client"], "usage: p2p client MY_ADDR TRACKER1"),
+    ] {
+        let out = run(args, dir.path());
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(out.stderr.is_empty(), "{args:?} wrote to stderr");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    assert!(
+        fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "asking for help wrote files (a tracker started?)"
+    );
+    for flag in ["--version", "-V"] {
+        let out = run(&[flag], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("p2p "));
+    }
 }
 
 #[test]
@@ -98,6 +139,36 @@ fn the_scripts_pass_usage_errors_through() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_scripts_show_help_and_exit_0() {
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = TempDir::new("script-help");
+    fs::create_dir_all(dir.path().join("target/release")).unwrap();
+    for script in ["peer.sh", "tracker.sh"] {
+        fs::copy(project.join(script), dir.path().join(script)).unwrap();
+    }
+    std::os::unix::fs::symlink(BIN, dir.path().join("target/release/p2p")).unwrap();
+    for (script, says) in [
+        ("peer.sh", "usage: p2p peer IP PORT MIN_ALIVE"),
+        ("tracker.sh", "usage: p2p tracker"),
+    ] {
+        for flag in ["--help", "-h"] {
+            let out = Command::new("sh")
+                .args([script, flag])
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "sh {script} {flag}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains(says), "sh {script} {flag}: {text}");
+        }
+    }
+    assert!(
+        !dir.path().join("port.txt").exists(),
+        "sh tracker.sh --help started a tracker"
+    );
 }
 
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).
