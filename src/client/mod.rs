@@ -13,7 +13,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Runs the client until `quit` or the end of stdin.
+/// Runs the client until `quit` or the end of stdin; fails (exit status 1) when commands came
+/// from a script and one of them failed.
 pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> Result<(), Error> {
     let listener =
         TcpListener::bind(me).map_err(|e| Error::failed(format!("cannot listen on {me}"), e))?;
@@ -21,6 +22,10 @@ pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> R
     upload::spawn(listener, store.clone())?;
     let state_dir = PathBuf::from(format!(".p2p-client-{}", me.port()));
     let engine = engine::start(me, trackers, store, state_dir, log)?;
-    shell::run(&engine);
+    if shell::run(&engine) {
+        return Err(Error::Failed(
+            "client: a command from the script failed (see its error line); exit status 1".into(),
+        ));
+    }
     Ok(())
 }

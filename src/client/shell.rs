@@ -1,5 +1,6 @@
 //! The shell: one command a line from stdin, a prompt when stdin is a terminal, an answer
-//! or one clear error line for each. Both seeds' spellings are accepted.
+//! or one clear error line for each. Both seeds' spellings are accepted. It counts the
+//! commands that failed, so a script piped in can tell (the client then exits 1).
 
 use super::engine::{Cmd, Engine};
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -12,8 +13,10 @@ commands:
   get <file>.mtorrent <dest>       download in the background (dest may be a folder)
   show downloads | show_downloads  [D] name 42% while downloading, [S] name when seeding
   remove <file>.mtorrent           stop sharing a complete file (the file stays)
-  help                             this text
-  quit                             leave every seeder list and exit";
+  help [command]                   this text, or one command's lines
+  quit                             leave every seeder list and exit
+When commands come from a pipe or a file rather than a terminal, the client exits with status 1
+at the end of that input if any of them failed (printed an error line), else 0; quit exits 0.";
 
 /// Commands of the accounts-and-groups seed, not available yet.
 const LATER: &[&str] = &[
@@ -32,75 +35,129 @@ const LATER: &[&str] = &[
     "stop_share",
 ];
 
-pub fn run(engine: &Engine) {
+/// Runs commands until `quit` or the end of stdin. Returns whether stdin, not a terminal (a
+/// script), ended after a command failed, for the client's exit status; `quit` is a success.
+pub fn run(engine: &Engine) -> bool {
     let stdin = io::stdin();
     let prompt = stdin.is_terminal();
-    let mut lines = stdin.lock().lines();
+    let mut input = stdin.lock();
+    let mut failed = false;
+    let mut line = Vec::new();
     loop {
         if prompt {
             print!("p2p> ");
             let _ = io::stdout().flush();
         }
-        let Some(Ok(line)) = lines.next() else {
-            break;
-        };
-        let owned = match split_words(&line) {
-            Ok(w) => w,
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => {
+                // The shell's own prompt must not be glued to ours.
+                if prompt {
+                    println!();
+                }
+                break;
+            }
+            Ok(_) => {}
+        }
+        match one_line(engine, &line) {
+            Ok(Next::Go) => {}
+            Ok(Next::Quit) => return false,
             Err(e) => {
                 eprintln!("error: {e}");
-                continue;
+                failed = true;
             }
-        };
-        let words: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let cmd = match words.as_slice() {
-            [] => continue,
-            ["help"] => {
-                println!("{HELP}");
-                continue;
-            }
-            ["share", path, mtorrent] => Cmd::Share {
-                path: PathBuf::from(path),
-                mtorrent: PathBuf::from(mtorrent),
-            },
-            ["get", mtorrent, dest] => Cmd::Get {
-                mtorrent: PathBuf::from(mtorrent),
-                dest: PathBuf::from(dest),
-            },
-            ["show", "downloads"] | ["show_downloads"] => Cmd::Show,
-            ["remove", mtorrent] => Cmd::Remove {
-                mtorrent: PathBuf::from(mtorrent),
-            },
-            ["quit"] | ["exit"] => Cmd::Quit,
-            [
-                c @ ("share" | "get" | "show" | "show_downloads" | "remove" | "quit"),
-                ..,
-            ] => {
-                eprintln!("error: wrong arguments for {c}; usage:\n{}", usage_of(c));
-                continue;
-            }
-            [c, ..] if LATER.contains(c) => {
-                eprintln!("error: {c}: accounts and groups are not available in this version");
-                continue;
-            }
-            [c, ..] => {
-                eprintln!("error: unknown command {c:?} (try help)");
-                continue;
-            }
-        };
-        let quit = matches!(cmd, Cmd::Quit);
-        match engine.ask(cmd) {
-            Ok(out) => {
-                for l in out {
-                    println!("{l}");
-                }
-            }
-            Err(e) => eprintln!("error: {e}"),
-        }
-        if quit {
-            return;
         }
     }
     let _ = engine.ask(Cmd::Quit);
+    failed && !prompt
+}
+
+/// What the shell does after a line.
+enum Next {
+    Go,
+    Quit,
+}
+
+/// Runs one line of input (with its line ending); an error is the line to show.
+fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| "the line is not UTF-8 text; type the command again".to_string())?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    check_plain(text)?;
+    let owned = split_words(text)?;
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let cmd = match words.as_slice() {
+        [] => return Ok(Next::Go),
+        ["help"] => {
+            println!("{HELP}");
+            return Ok(Next::Go);
+        }
+        ["help", c] => {
+            let c = c.replace('_', " ");
+            let lines = usage_lines(&c);
+            if lines.is_empty() {
+                return Err(format!("help: no command {c:?} (try help)"));
+            }
+            println!("{}", lines.join("\n"));
+            return Ok(Next::Go);
+        }
+        ["share", path, mtorrent] => Cmd::Share {
+            path: PathBuf::from(path),
+            mtorrent: PathBuf::from(mtorrent),
+        },
+        ["get", mtorrent, dest] => Cmd::Get {
+            mtorrent: PathBuf::from(mtorrent),
+            dest: PathBuf::from(dest),
+        },
+        ["show", "downloads"] | ["show_downloads"] => Cmd::Show,
+        ["remove", mtorrent] => Cmd::Remove {
+            mtorrent: PathBuf::from(mtorrent),
+        },
+        ["quit"] | ["exit"] => Cmd::Quit,
+        [
+            c @ ("share" | "get" | "show" | "show_downloads" | "remove" | "quit" | "help"),
+            ..,
+        ] => {
+            let usage = usage_lines(&c.replace('_', " ")).join(" ");
+            let usage: Vec<&str> = usage.split_whitespace().collect();
+            return Err(format!(
+                "wrong arguments for {c}; usage: {}",
+                usage.join(" ")
+            ));
+        }
+        [c, ..] if LATER.contains(c) => {
+            return Err(format!(
+                "{c}: accounts and groups are not available in this version"
+            ));
+        }
+        [c, ..] => return Err(format!("unknown command {c:?} (try help)")),
+    };
+    let quit = matches!(cmd, Cmd::Quit);
+    let out = engine.ask(cmd).map_err(|e| e.to_string())?;
+    for l in out {
+        println!("{l}");
+    }
+    Ok(if quit { Next::Quit } else { Next::Go })
+}
+
+/// Refuses a line holding escape sequences (arrow keys, which this shell does not edit with)
+/// or other control characters, with a message that says which.
+fn check_plain(text: &str) -> Result<(), String> {
+    if text.contains('\x1b') {
+        return Err(
+            "the line holds an escape sequence (an arrow or function key?); \
+                    this shell has no line editing: type the command again as plain text"
+                .to_string(),
+        );
+    }
+    match text.chars().find(|&c| c.is_control() && c != '\t') {
+        Some(c) => Err(format!(
+            "the line holds a control character (U+{:04X}); type the command again as plain text",
+            c as u32
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Splits a command line into words: spaces separate words, except inside double quotes or
@@ -131,10 +188,30 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-fn usage_of(command: &str) -> &'static str {
-    HELP.lines()
-        .find(|l| l.trim_start().starts_with(command))
-        .unwrap_or(HELP)
+/// The lines of [`HELP`] about `command` (its first line and the indented ones after it).
+fn usage_lines(command: &str) -> Vec<&'static str> {
+    let mut lines = Vec::new();
+    for line in HELP.lines().skip(1) {
+        let about = line.trim_start();
+        let first = line.starts_with("  ") && !line.starts_with("   ");
+        if first {
+            if !lines.is_empty() {
+                break;
+            }
+            let spelled = about.split(" | ").any(|s| {
+                s.strip_prefix(command)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            });
+            if spelled {
+                lines.push(line);
+            }
+        } else if !lines.is_empty() && line.starts_with("   ") {
+            lines.push(line);
+        } else if !lines.is_empty() {
+            break;
+        }
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -1,0 +1,177 @@
+//! What the client says and how it ends, driven through stdin with real trackers on
+//! 127.0.0.1: help for one command, a clear line for keys it cannot edit with, a newline at
+//! the end of a terminal's input, an exit status a script can test, remote problems kept off
+//! the prompt, and tracker switches that name the tracker in use.
+
+mod common;
+// Each test binary uses only some of it.
+#[allow(dead_code)]
+#[path = "client/harness.rs"]
+mod harness;
+
+use common::*;
+use harness::*;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child killed when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What a finished run printed and how it ended.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    /// The shell's error lines on stderr.
+    fn errors(&self) -> Vec<&str> {
+        let lines = self.stderr.lines();
+        lines.filter(|l| l.starts_with("error")).collect()
+    }
+}
+
+/// Runs `program args` in `dir` with `input` as its whole stdin (a pipe, then its end);
+/// waits (bounded) for it to exit and reads what it printed.
+fn run_with_input(program: &str, args: &[&str], dir: &Path, input: &[u8]) -> Ran {
+    std::fs::create_dir_all(dir).unwrap();
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(dir.join("out")).unwrap())
+        .stderr(std::fs::File::create(dir.join("err")).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let mut guard = Guard(child);
+    let mut stdin = guard.0.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{program} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |f: &str| String::from_utf8_lossy(&std::fs::read(dir.join(f)).unwrap()).into();
+    Ran {
+        status,
+        stdout: read("out"),
+        stderr: read("err"),
+    }
+}
+
+/// Runs a client of `pair` in `dir` with `script` as its whole stdin.
+fn piped(pair: &Pair, dir: &Path, script: &[u8]) -> Ran {
+    let me = format!("127.0.0.1:{}", free_port());
+    let args = ["client", &me, &pair.addr(0), &pair.addr(1)];
+    run_with_input(BIN, &args, dir, script)
+}
+
+#[test]
+fn a_script_whose_command_failed_exits_1_and_a_clean_one_exits_0() {
+    let pair = Pair::start("voice-exit");
+    let clean = piped(
+        &pair,
+        &pair.root.path().join("clean"),
+        b"help\nshow downloads\n",
+    );
+    assert!(clean.status.success(), "{}", clean.stderr);
+    let failing = b"show downloads\nget missing.mtorrent out\nshow downloads\n";
+    let ran = piped(&pair, &pair.root.path().join("failing"), failing);
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("error: "), "{}", ran.stderr);
+    // An explicit quit is the user's choice to end well (the shell's help says so).
+    let quits = b"bogus\nquit\n";
+    let ran = piped(&pair, &pair.root.path().join("quits"), quits);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+}
+
+#[test]
+fn arrow_keys_and_control_characters_get_a_clear_line_not_a_debug_string() {
+    let pair = Pair::start("voice-keys");
+    let ran = piped(
+        &pair,
+        &pair.root.path().join("keys"),
+        b"\x1b[A\nshow\x01 downloads\n\xff\xfe\n",
+    );
+    let errors = ran.errors();
+    assert_eq!(errors.len(), 3, "{}", ran.stderr);
+    assert!(errors[0].contains("escape sequence"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("control character (U+0001)"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[2].contains("not UTF-8"), "{}", errors[2]);
+    assert!(
+        !ran.stderr.contains("\\u{"),
+        "a Rust debug string: {}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains('\x1b'), "the escape echoed raw");
+    assert_eq!(ran.status.code(), Some(1));
+}
+
+#[test]
+fn help_with_a_command_shows_that_command_only() {
+    let pair = Pair::start("voice-help");
+    let ran = piped(
+        &pair,
+        &pair.root.path().join("help"),
+        b"help share\nhelp show_downloads\n",
+    );
+    assert!(ran.status.success(), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(
+        lines[0].trim_start().starts_with("share <path>"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains("get <file>")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("show downloads")),
+        "{lines:?}"
+    );
+    let ran = piped(
+        &pair,
+        &pair.root.path().join("help2"),
+        b"help bogus\nget x\n",
+    );
+    let errors = ran.errors();
+    assert_eq!(errors.len(), 2, "{}", ran.stderr);
+    assert!(errors[0].contains("no command \"bogus\""), "{errors:?}");
+    assert!(
+        errors[1].contains("usage: get <file>.mtorrent <dest>"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn at_the_end_of_a_terminal_s_input_the_prompt_ends_with_a_newline() {
+    let pair = Pair::start("voice-tty");
+    let dir = pair.root.path().join("tty");
+    // script(1) gives the client a terminal; its stdin's end becomes the terminal's.
+    let line = format!(
+        "{BIN} client 127.0.0.1:{} {} {} 2>/dev/null",
+        free_port(),
+        pair.addr(0),
+        pair.addr(1)
+    );
+    let args = ["-qec", &line, "/dev/null"];
+    let ran = run_with_input("script", &args, &dir, b"show downloads\n");
+    assert!(ran.status.success(), "{}", ran.stderr);
+    assert!(ran.stdout.contains("p2p> "), "no prompt: {:?}", ran.stdout);
+    assert!(ran.stdout.ends_with("p2p> \r\n"), "{:?}", ran.stdout);
+}
