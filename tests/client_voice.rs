@@ -175,3 +175,56 @@ fn at_the_end_of_a_terminal_s_input_the_prompt_ends_with_a_newline() {
     assert!(ran.stdout.contains("p2p> "), "no prompt: {:?}", ran.stdout);
     assert!(ran.stdout.ends_with("p2p> \r\n"), "{:?}", ran.stdout);
 }
+
+/// A client of `pair` in `pair`'s folder `name`, appending its notes to `name`.log there.
+fn logged_client(pair: &Pair, name: &str) -> (Proc, std::path::PathBuf) {
+    let dir = pair.root.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let me = format!("127.0.0.1:{}", free_port());
+    let log_arg = log.to_string_lossy().to_string();
+    let args = ["client", &me, &pair.addr(0), &pair.addr(1), &log_arg];
+    let proc = Proc::spawn_interactive(BIN, &args, &dir, pair.root.path(), name);
+    (proc, log)
+}
+
+#[test]
+fn a_dead_seeder_is_written_in_the_log_not_on_the_prompt() {
+    let pair = Pair::start("voice-dead-seeder");
+    let data = content(7, 3 * PIECE);
+    let mtorrent = expected_mtorrent([&pair.addr(0), &pair.addr(1)], "lost.bin", &data);
+    // A stranger says a peer at a port nobody listens on holds the whole file.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut stranger = PairLink::connect(&pair.addr(0)).expect("tracker answers");
+    let token = stranger.open(&dead);
+    let seed = format!(
+        "SEED {token} {} lost.bin {} {}",
+        info_hash(&mtorrent),
+        data.len(),
+        full_bitset(3)
+    );
+    assert_eq!(stranger.call(&seed).as_deref(), Some("OK"));
+    let (mut with_log, log) = logged_client(&pair, "logged");
+    let mut quiet = pair.client("quiet", &[0, 1]);
+    let logged_dir = pair.root.path().join("logged");
+    for (dir, proc) in [(&logged_dir, &mut with_log), (&quiet.dir, &mut quiet.proc)] {
+        std::fs::write(dir.join("lost.mtorrent"), &mtorrent).unwrap();
+        proc.send_line("get lost.mtorrent lost.bin");
+    }
+    let refused = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        wait_until(LIMIT, || refused().matches("fetching from").count() >= 2),
+        "the log never told of the dead seeder: {}",
+        refused()
+    );
+    assert!(refused().contains(&dead), "{}", refused());
+    for (who, err) in [
+        ("logged", with_log.stderr()),
+        ("quiet", quiet.proc.stderr()),
+    ] {
+        assert!(
+            !err.contains("fetching from"),
+            "{who}'s prompt heard it: {err}"
+        );
+    }
+}

@@ -8,7 +8,8 @@ mod shell;
 mod state;
 
 use crate::error::Error;
-use crate::peer::{store::Store, upload};
+use crate::peer::{download, store::Store, upload};
+use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,18 @@ use std::sync::Arc;
 pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> Result<(), Error> {
     let listener =
         TcpListener::bind(me).map_err(|e| Error::failed(format!("cannot listen on {me}"), e))?;
+    // Problems with one remote (refused, reset) go to the log, never to the prompt.
+    let remote_log = match &log {
+        Some(p) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Error::failed(p.display(), e))?,
+        ),
+        None => None,
+    };
+    download::report_remote_problems_to(remote_log);
     let store = Arc::new(Store::empty());
     upload::spawn(listener, store.clone())?;
     let state_dir = PathBuf::from(format!(".p2p-client-{}", me.port()));

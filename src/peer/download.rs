@@ -2,15 +2,19 @@
 //! requests in flight, each for a run of adjacent pieces (the rarest the [`Store`] picks,
 //! and the free ones right after it: fewer, larger requests cost less per byte), and hands
 //! each piece's bytes to the store as they arrive (it verifies, writes and records them); a
-//! remote that breaks the protocol or sends bad data is struck.
+//! remote that breaks the protocol or sends bad data is struck. Problems with one remote
+//! (refused, reset, bad data) go where [`report_remote_problems_to`] says: stderr for the
+//! swarm peer, the log (or nowhere) for the interactive client, whose prompt must not hear them.
 
 use super::store::{Delivery, Job, Store};
 use crate::chunk::{CHUNK_SIZE, MAX_GET_CHUNKS};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::{Request, Role};
 use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -21,6 +25,27 @@ const PIPELINE: usize = 4;
 const RUN_PIECES: u64 = 4;
 /// How long to wait for a remote to connect or answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where problems with one remote go once set: a file (appended to), or nowhere; unset, stderr.
+static REMOTE_PROBLEMS: OnceLock<Option<File>> = OnceLock::new();
+
+/// Sends every later problem with one remote to `log` (appended, one line each) or, when it is
+/// None, nowhere, instead of stderr. Set once, at the start (a second call changes nothing).
+pub fn report_remote_problems_to(log: Option<File>) {
+    let _ = REMOTE_PROBLEMS.set(log);
+}
+
+/// Reports one problem with one remote where [`report_remote_problems_to`] said.
+fn report(problem: &str) {
+    match REMOTE_PROBLEMS.get() {
+        None => eprintln!("peer: {problem}"),
+        // One write of the whole line: an appending file takes it in one piece, no lock held.
+        Some(Some(log)) => {
+            let _ = (&*log).write_all(format!("{problem}\n").as_bytes());
+        }
+        Some(None) => {}
+    }
+}
 
 pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
     let worker_store = store.clone();
@@ -33,14 +58,14 @@ pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
                 // It broke the protocol (wrong lengths, garbage replies): a strike.
                 Err(e @ LinkError::Garbled(_)) => {
                     let banned = worker_store.strike(remote);
-                    eprintln!(
-                        "peer: fetching from {remote}: {e}{}",
+                    report(&format!(
+                        "fetching from {remote}: {e}{}",
                         if banned { "; not asking it again" } else { "" }
-                    );
+                    ));
                     worker_store.remote_failed(remote);
                 }
                 Err(e) => {
-                    eprintln!("peer: fetching from {remote}: {e}");
+                    report(&format!("fetching from {remote}: {e}"));
                     worker_store.remote_failed(remote);
                 }
             }
@@ -143,10 +168,10 @@ fn fetch(store: &Store, remote: SocketAddr, queue: &mut Queue) -> Result<(), Lin
             };
             for (job, delivery) in got.iter().zip(delivered) {
                 if let Delivery::BadData { banned } = delivery {
-                    eprintln!(
-                        "peer: piece {} of {:?} from {remote} failed its SHA-1 check",
+                    report(&format!(
+                        "piece {} of {:?} from {remote} failed its SHA-1 check",
                         job.piece, job.label
-                    );
+                    ));
                     if banned {
                         // Banned: the caller's strike for this error is not counted again.
                         return Ok(());
