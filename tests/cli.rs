@@ -220,6 +220,83 @@ fn the_tracker_writes_its_port_and_nothing_else_to_stdout() {
         format!("{port}\n")
     );
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // stderr tells a user at the terminal where the port went, and what it is.
+    let path = root.path().join("port.txt").display().to_string();
+    let told = |err: &str| err.contains(&path) && err.contains(&format!("port {port}"));
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || told(
+            &tracker.stderr()
+        )),
+        "stderr: {:?}",
+        tracker.stderr()
+    );
     assert_eq!(tracker.stdout(), "");
     tracker.kill();
+}
+
+#[test]
+fn the_demo_prints_each_peer_under_its_own_heading_in_order() {
+    use std::os::unix::process::CommandExt;
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = TempDir::new("demo");
+    fs::create_dir_all(dir.path().join("target/release")).unwrap();
+    fs::create_dir_all(dir.path().join("tests/sh")).unwrap();
+    for file in ["peer.sh", "tracker.sh", "tests/sh/swarm.sh"] {
+        fs::copy(project.join(file), dir.path().join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(BIN, dir.path().join("target/release/p2p")).unwrap();
+    let out = dir.path().join("demo.out");
+    let mut child = Command::new("sh")
+        .args([
+            "tests/sh/swarm.sh",
+            "-n",
+            "3",
+            "-s",
+            "1000",
+            "-a",
+            "0.5",
+            "-v",
+        ])
+        .current_dir(dir.path())
+        .stdout(fs::File::create(&out).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Kills the script's whole group (tracker and peers too) however the test ends.
+    struct Group(u32);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-9", &format!("-{}", self.0)])
+                .status();
+        }
+    }
+    let _group = Group(child.id());
+    let mut status = None;
+    assert!(
+        wait_until(std::time::Duration::from_secs(60), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "swarm.sh did not end"
+    );
+    let text = fs::read_to_string(&out).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
+    let mut heading: Option<&str> = None;
+    let mut shown = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("=== PEER ") {
+            heading = Some(line);
+        } else if let Some(rest) = line.strip_prefix("PEER ")
+            && let Some((n, _)) = rest.split_once(" SHUTDOWN:")
+        {
+            let want = format!("=== PEER {n} (folder peer");
+            assert!(
+                heading.is_some_and(|h| h.starts_with(&want)),
+                "{line:?} under {heading:?}:\n{text}"
+            );
+            shown.push(n.parse::<u32>().unwrap());
+        }
+    }
+    assert_eq!(shown, [0, 1, 2], "{text}");
 }

@@ -21,6 +21,15 @@ pub fn run_grading() -> io::Result<()> {
     let port = listener.local_addr()?.port();
     // Written whole, before the first accept: whoever reads it can connect at once.
     crate::atomic_file::write(Path::new("port.txt"), format!("{port}\n"))?;
+    // stderr only: stdout is the grading contract's.
+    let written = std::env::current_dir().map_or_else(
+        |_| "./port.txt".into(),
+        |d| d.join("port.txt").display().to_string(),
+    );
+    eprintln!(
+        "tracker: listening on port {port} (0.0.0.0); wrote it to {written}, which stays there \
+         after the tracker ends"
+    );
     serve(listener, Arc::new(Swarm::new(BlockSink::Printer)))
 }
 

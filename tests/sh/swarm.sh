@@ -89,11 +89,17 @@ if [ "$verbose" = 1 ]; then
     echo "=== tracker (sh tracker.sh), ACQUIRED lines summarised"
     grep -v ' ACQUIRED: ' tracker.out
     echo "($(grep -c ' ACQUIRED: ' tracker.out) ACQUIRED lines)"
+    # Each peer under its own heading, in the tracker's order: folder peerI is whichever
+    # PEER N the tracker made of it (its SHUTDOWN line says), not PEER I.
     i=0
     while [ "$i" -lt "$peers" ]; do
-        echo "=== peer$i (sh peer.sh 127.0.0.1 $port $alive)"
-        cat "$work/peer$i/out"
+        n=$(sed -n 's/^PEER \([0-9]*\) SHUTDOWN:.*/\1/p' "$work/peer$i/out" | head -n 1)
+        echo "${n:-999999} $i"
         i=$((i + 1))
+    done | sort -n | while read -r n i; do
+        [ "$n" = 999999 ] && n="?"
+        echo "=== PEER $n (folder peer$i: sh peer.sh 127.0.0.1 $port $alive)"
+        cat "$work/peer$i/out"
     done
 fi
 
