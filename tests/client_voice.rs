@@ -228,3 +228,84 @@ fn a_dead_seeder_is_written_in_the_log_not_on_the_prompt() {
         );
     }
 }
+
+#[test]
+fn a_killed_tracker_is_noticed_without_a_command_and_the_switch_names_the_other() {
+    let mut pair = Pair::start("voice-killed");
+    let mut client = pair.client("both", &[0, 1]);
+    std::fs::write(client.path("f"), content(3, 1000)).unwrap();
+    client.run("share f f.mtorrent", "shared f");
+    pair.kill_tracker(0);
+    // No command is typed: the heartbeat (every 3 s) finds it.
+    let want = format!("client: tracker {} stopped answering", pair.addr(0));
+    let switched = |err: &str| {
+        err.lines().any(|l| {
+            l.starts_with(&want) && l.ends_with(&format!("; switching to {}", pair.addr(1)))
+        })
+    };
+    let started = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(15), || switched(&client.proc.stderr())),
+        "{}",
+        client.proc.stderr()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "noticed late");
+}
+
+#[test]
+fn a_lone_tracker_killed_is_one_outage_line_not_a_switch_to_itself() {
+    let mut pair = Pair::start("voice-lone");
+    let mut client = pair.client("lone", &[0]);
+    std::fs::write(client.path("f"), content(4, 1000)).unwrap();
+    client.run("share f f.mtorrent", "shared f");
+    pair.kill_tracker(0);
+    let outage = "client: no tracker answers";
+    assert!(
+        wait_until(Duration::from_secs(15), || client
+            .proc
+            .stderr()
+            .contains(outage)),
+        "{}",
+        client.proc.stderr()
+    );
+    let err = client.proc.stderr();
+    assert!(!err.contains("switching to"), "{err}");
+}
+
+/// Whether this machine shows a connection from 127.0.0.1 to `port` in CLOSE_WAIT: the far
+/// end (a tracker) closed it and our end (a client) has not noticed yet.
+fn closed_by_tracker(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let far = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.get(2) == Some(&far.as_str()) && cols.get(3) == Some(&"08")
+    })
+}
+
+#[test]
+fn a_connection_the_tracker_closed_while_idle_is_made_again_silently() {
+    let pair = Pair::start("voice-idle");
+    let (mut client, log) = logged_client(&pair, "idle");
+    let dir = pair.root.path().join("idle");
+    std::fs::write(dir.join("a"), content(5, 1000)).unwrap();
+    std::fs::write(dir.join("b"), content(6, 1000)).unwrap();
+    let before = client.stdout().len();
+    client.send_line("share a a.mtorrent");
+    assert!(wait_until(LIMIT, || client.stdout()[before..].contains("shared a")));
+    // The tracker closes a connection silent for 30 s; the heartbeat's has its own.
+    assert!(
+        wait_until(Duration::from_secs(50), || closed_by_tracker(pair.ports[0])),
+        "tracker 0 never closed the idle request connection"
+    );
+    client.send_line("share b b.mtorrent");
+    assert!(
+        wait_until(LIMIT, || client.stdout()[before..].contains("shared b")),
+        "{}",
+        client.stderr()
+    );
+    let err = client.stderr();
+    assert!(!err.contains("stopped answering"), "{err}");
+    let notes = std::fs::read_to_string(&log).unwrap();
+    assert!(!notes.contains("lost tracker"), "{notes}");
+}

@@ -55,8 +55,9 @@ impl InUse {
     }
 
     /// Tracker `lost` did not answer (`why`): moves to the other one, unless another thread
-    /// already did, and says so on stderr. Returns the tracker in use now, and whether this
-    /// call made the switch.
+    /// already did, and says so on stderr, naming the tracker used now (a lone tracker has no
+    /// other: [`InUse::all_failed`] speaks for it). Returns the tracker in use now, and
+    /// whether this call made the switch.
     pub(super) fn switch_from(&self, lost: usize, why: &str) -> (usize, bool) {
         let next = (lost + 1) % self.trackers.len().max(1);
         match self
@@ -65,6 +66,7 @@ impl InUse {
         {
             Ok(_) => {
                 if !self.down.load(Ordering::SeqCst)
+                    && next != lost
                     && let (Some(from), Some(to)) = (self.addr(lost), self.addr(next))
                 {
                     eprintln!(

@@ -199,7 +199,10 @@ impl Core {
         self.register_again = true;
         if let (Some(lost), Some(now)) = (self.in_use.addr(lost), self.in_use.addr(now)) {
             self.notes.note(&format!("lost tracker {lost}: {why}"));
-            self.notes.note(&format!("using tracker {now}"));
+            // A lone tracker has no other to use.
+            if lost != now {
+                self.notes.note(&format!("using tracker {now}"));
+            }
         }
     }
 
