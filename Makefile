@@ -24,7 +24,8 @@ test-load: build
 	echo "test-load: $$ok of $(LOAD_RUNS) runs of 32 peers x 4 MiB ended with every file everywhere"; \
 	[ $$ok -eq $(LOAD_RUNS) ]
 
-# A local swarm of 4 peers with files of different sizes, run as a grader would.
+# A local swarm of 4 peers with files of different sizes, run as a grader would; prints the
+# tracker's output, then each peer's under its own heading, in the tracker's order (PEER 0 first).
 demo: build
 	sh tests/sh/swarm.sh -n 4 -s mixed -a 1 -v
 
