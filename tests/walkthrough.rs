@@ -1,0 +1,451 @@
+//! The README's walk-through ("The interactive client and two trackers"), run as written: the
+//! steps are read from README.md itself, so the test breaks when the README and the code part.
+//!
+//! The walk-through is the first fenced block under that heading. In it, `# terminal N ...`
+//! switches to terminal N, `$ ` starts a line typed at the shell, `p2p> ` one typed at a
+//! client, other `#` lines and blank lines are comments, and every other line is output the
+//! terminal must show next (`…` stands for any text). A terminal's `$ ` lines run as one `sh -c`
+//! script in the project folder (a temp folder here) whose stdin stays open, so its last command
+//! (a tracker or a client) reads the `p2p> ` lines that follow, as it would from a keyboard.
+//!
+//! Two substitutions, both because the test has no other way: `$ make` becomes a symlink
+//! `target/release/p2p` to the binary cargo built for the tests, and a README port that is busy
+//! on this machine is replaced by a free one everywhere (commands and expected lines). A
+//! `show downloads` whose expected lines have not appeared yet is asked again, as a user would.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const README: &str = include_str!("../README.md");
+const HEADING: &str = "## The interactive client and two trackers";
+/// How long one step may take to show its expected lines.
+const STEP_LIMIT: Duration = Duration::from_secs(10);
+/// How long a repeatable query (`show downloads`) waits before it is asked again.
+const ASK_AGAIN: Duration = Duration::from_millis(500);
+
+/// What one line of the walk-through asks the terminal to do.
+#[derive(Debug, PartialEq)]
+enum Input {
+    /// A run of consecutive `$ ` lines, run as one script.
+    Shell(Vec<String>),
+    /// One `p2p> ` line, written to the terminal's running command.
+    Client(String),
+}
+
+/// An input in a terminal and the output lines it must show, in order.
+#[derive(Debug, PartialEq)]
+struct Step {
+    terminal: u32,
+    input: Input,
+    expect: Vec<String>,
+}
+
+/// The walk-through's block: the first fenced block after [`HEADING`].
+fn walkthrough_block(readme: &str) -> Vec<&str> {
+    let after = readme
+        .split_once(HEADING)
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("README.md has no {HEADING:?}"));
+    let mut lines = after.lines().skip_while(|l| !l.starts_with("```"));
+    assert!(lines.next().is_some(), "no fenced block under {HEADING:?}");
+    lines.take_while(|l| !l.starts_with("```")).collect()
+}
+
+/// The walk-through's steps, in the order a reader meets them.
+fn steps(block: &[&str]) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut terminal = None;
+    for line in block {
+        let line = line.trim_end();
+        if let Some(rest) = line.strip_prefix("# terminal ") {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            terminal = Some(n.parse().unwrap_or_else(|_| panic!("bad header {line:?}")));
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let terminal = terminal.unwrap_or_else(|| panic!("{line:?} comes before any terminal"));
+        let last = steps.last_mut().filter(|s| s.terminal == terminal);
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            match last {
+                Some(Step {
+                    input: Input::Shell(lines),
+                    expect,
+                    ..
+                }) if expect.is_empty() => lines.push(cmd.to_string()),
+                _ => {
+                    let again = steps
+                        .iter()
+                        .any(|s| s.terminal == terminal && matches!(s.input, Input::Shell(_)));
+                    assert!(!again, "terminal {terminal}: `$ ` lines must come first");
+                    steps.push(Step {
+                        terminal,
+                        input: Input::Shell(vec![cmd.to_string()]),
+                        expect: vec![],
+                    });
+                }
+            }
+        } else if let Some(cmd) = line.strip_prefix("p2p> ") {
+            steps.push(Step {
+                terminal,
+                input: Input::Client(cmd.to_string()),
+                expect: vec![],
+            });
+        } else {
+            let step = last.unwrap_or_else(|| panic!("output {line:?} follows no input"));
+            step.expect.push(line.to_string());
+        }
+    }
+    steps
+}
+
+/// Whether `line` is `pattern`, where `…` in the pattern stands for any text.
+fn matches_line(pattern: &str, line: &str) -> bool {
+    let mut parts = pattern.split('…');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = line.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// Whether `output` holds every `expect` line as a whole line, in order.
+fn shows_in_order(output: &str, expect: &[String]) -> bool {
+    let mut lines = output.lines();
+    expect
+        .iter()
+        .all(|want| lines.any(|got| matches_line(want, got.trim_end())))
+}
+
+/// The `127.0.0.1:PORT` ports the walk-through names, each once.
+fn ports_named(block: &[&str]) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for line in block {
+        for (_, rest) in line
+            .match_indices("127.0.0.1:")
+            .map(|(i, m)| line.split_at(i + m.len()))
+        {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(p) = digits.parse::<u16>()
+                && !ports.contains(&p)
+            {
+                ports.push(p);
+            }
+        }
+    }
+    ports
+}
+
+/// The README's ports, each kept when it is free here and else swapped for a free one.
+fn port_map(ports: &[u16]) -> Vec<(String, String)> {
+    // Held until every port is chosen, so that no two replacements are the same port.
+    let mut held = Vec::new();
+    let mut map = Vec::new();
+    for &p in ports {
+        let listener = TcpListener::bind(("127.0.0.1", p))
+            .or_else(|_| TcpListener::bind("127.0.0.1:0"))
+            .expect("a free port");
+        let now = listener.local_addr().expect("bound").port();
+        if now != p {
+            eprintln!("walkthrough: port {p} is busy here, using {now}");
+        }
+        map.push((format!("127.0.0.1:{p}"), format!("127.0.0.1:{now}")));
+        held.push(listener);
+    }
+    map
+}
+
+fn substitute(text: &str, map: &[(String, String)]) -> String {
+    // One pass over the text, so that a replacement is never replaced again.
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match map.iter().find(|(from, _)| {
+            rest.starts_with(from.as_str())
+                && !rest[from.len()..].starts_with(|c: char| c.is_ascii_digit())
+        }) {
+            Some((from, to)) => {
+                out.push_str(to);
+                rest = &rest[from.len()..];
+            }
+            None => {
+                let c = rest.chars().next().unwrap_or_default();
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// One terminal: `sh -c` in its own process group, its stdout and stderr in one file (as a
+/// terminal shows both), its stdin a pipe; the whole group killed on drop.
+struct Terminal {
+    child: Child,
+    stdin: ChildStdin,
+    output: std::path::PathBuf,
+}
+
+impl Terminal {
+    fn open(n: u32, script: &str, project: &Path, logs: &Path) -> Terminal {
+        let output = logs.join(format!("terminal{n}.txt"));
+        let file = fs::File::create(&output).expect("output file");
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(project)
+            .stdin(Stdio::piped())
+            .stdout(file.try_clone().expect("output file"))
+            .stderr(file)
+            .process_group(0)
+            .spawn()
+            .expect("spawn sh");
+        let stdin = child.stdin.take().expect("piped stdin");
+        Terminal {
+            child,
+            stdin,
+            output,
+        }
+    }
+
+    fn output(&self) -> String {
+        fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let sent = self
+            .stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| self.stdin.flush());
+        assert!(
+            sent.is_ok(),
+            "typing {line:?}: nothing reads it; output:\n{}",
+            self.output()
+        );
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // The group: sh and what it started (a tracker, a client).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `steps` in `project`; returns each terminal's output.
+fn run(steps: &[Step], project: &Path, logs: &Path) -> Vec<(u32, String)> {
+    let mut terminals: Vec<(u32, Terminal)> = Vec::new();
+    for step in steps {
+        let n = step.terminal;
+        let (from, again) = match &step.input {
+            Input::Shell(lines) => {
+                let script: Vec<&str> = lines
+                    .iter()
+                    .map(|l| if l == "make" { ":" } else { l.as_str() })
+                    .collect();
+                terminals.push((n, Terminal::open(n, &script.join("\n"), project, logs)));
+                (0, None)
+            }
+            Input::Client(cmd) => {
+                let term = terminal(&mut terminals, n);
+                let from = term.output().len();
+                term.type_line(cmd);
+                let again = matches!(cmd.as_str(), "show downloads" | "show_downloads");
+                (from, again.then_some(cmd))
+            }
+        };
+        let deadline = Instant::now() + STEP_LIMIT;
+        let (mut from, mut asked) = (from, Instant::now());
+        loop {
+            let term = terminal(&mut terminals, n);
+            let out = term.output();
+            if shows_in_order(out.get(from..).unwrap_or(""), &step.expect) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "terminal {n}, after {:?}: wanted {:#?}; it shows:\n{}",
+                step.input,
+                step.expect,
+                out.get(from..).unwrap_or("")
+            );
+            if let Some(cmd) = again
+                && asked.elapsed() >= ASK_AGAIN
+            {
+                from = out.len();
+                term.type_line(cmd);
+                asked = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    terminals.iter().map(|(n, t)| (*n, t.output())).collect()
+}
+
+fn terminal(terminals: &mut [(u32, Terminal)], n: u32) -> &mut Terminal {
+    terminals
+        .iter_mut()
+        .find(|(m, _)| *m == n)
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("terminal {n} is used before its `$ ` lines"))
+}
+
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    let block = walkthrough_block(README);
+    let map = port_map(&ports_named(&block));
+    let text = substitute(&block.join("\n"), &map);
+    let steps = steps(&text.lines().collect::<Vec<_>>());
+    let first_shell = steps.iter().find_map(|s| match &s.input {
+        Input::Shell(lines) => Some(lines),
+        Input::Client(_) => None,
+    });
+    assert_eq!(
+        first_shell.and_then(|l| l.first()).map(String::as_str),
+        Some("make"),
+        "the walk-through starts by building"
+    );
+
+    let root = TempDir::new("walkthrough");
+    let (project, logs) = (root.path().join("project"), root.path().join("logs"));
+    fs::create_dir_all(project.join("target/release")).expect("project folder");
+    fs::create_dir_all(&logs).expect("logs folder");
+    std::os::unix::fs::symlink(BIN, project.join("target/release/p2p")).expect("symlink");
+
+    let outputs = run(&steps, &project, &logs);
+
+    // Nothing the walk-through wrote is outside its scratch folder.
+    let mut top = entries(&project);
+    top.sort();
+    assert_eq!(top, ["demo", "target"], "the project folder after the walk");
+    let demo = entries(&project.join("demo"));
+    for file in ["state1.txt", "log1.txt", "state2.txt", "log2.txt"] {
+        assert!(
+            demo.iter().any(|e| e == file),
+            "demo/ holds {file}: {demo:?}"
+        );
+    }
+    // And no terminal showed an error the README does not show.
+    for (n, out) in outputs {
+        let shown = |l: &str| text.lines().any(|t| matches_line(t, l));
+        let errors: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("error") && !shown(l))
+            .collect();
+        assert!(errors.is_empty(), "terminal {n} showed {errors:#?}");
+    }
+}
+
+#[test]
+fn the_walkthrough_reader_reads_terminals_inputs_and_outputs() {
+    let block = [
+        "# terminal 1, somewhere",
+        "$ make",
+        "$ p2p tracker",
+        "tracker … serving",
+        "",
+        "# terminal 2",
+        "$ p2p client",
+        "p2p> show downloads",
+        "[S] a",
+        "# a comment",
+        "# terminal 1 again",
+        "p2p> quit",
+    ];
+    let got = steps(&block);
+    let want = vec![
+        Step {
+            terminal: 1,
+            input: Input::Shell(vec!["make".into(), "p2p tracker".into()]),
+            expect: vec!["tracker … serving".into()],
+        },
+        Step {
+            terminal: 2,
+            input: Input::Shell(vec!["p2p client".into()]),
+            expect: vec![],
+        },
+        Step {
+            terminal: 2,
+            input: Input::Client("show downloads".into()),
+            expect: vec!["[S] a".into()],
+        },
+        Step {
+            terminal: 1,
+            input: Input::Client("quit".into()),
+            expect: vec![],
+        },
+    ];
+    assert_eq!(got, want);
+    assert!(matches_line("tracker … serving", "tracker 1.2 serving"));
+    assert!(!matches_line("tracker … serving", "tracker 1.2 serving!"));
+    assert!(matches_line("[S] a", "[S] a"));
+    assert!(!matches_line("[S] a", "[S] ab"));
+    assert!(shows_in_order("x\na\ny\nb\n", &["a".into(), "b".into()]));
+    assert!(!shows_in_order("b\na\n", &["a".into(), "b".into()]));
+    let map = vec![("127.0.0.1:7001".to_string(), "127.0.0.1:7002".to_string())];
+    assert_eq!(
+        substitute("127.0.0.1:7001 127.0.0.1:70012 127.0.0.1:7002", &map),
+        "127.0.0.1:7002 127.0.0.1:70012 127.0.0.1:7002"
+    );
+}
+
+#[test]
+fn the_readme_links_only_to_files_in_the_project() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (i, line) in README.lines().enumerate() {
+        for (at, _) in line.match_indices("](") {
+            let target: String = line[at + 2..].chars().take_while(|&c| c != ')').collect();
+            if target.starts_with("http://") || target.starts_with("https://") {
+                continue;
+            }
+            let path = target.split('#').next().unwrap_or("");
+            assert!(
+                !path.starts_with("..") && !path.starts_with('/'),
+                "README.md:{}: {target:?} points outside the project",
+                i + 1
+            );
+            assert!(
+                path.is_empty() || root.join(path).exists(),
+                "README.md:{}: {target:?} does not exist",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn the_minimum_rust_version_is_stated_and_agrees() {
+    let manifest = include_str!("../Cargo.toml");
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"'))
+        .expect("Cargo.toml states rust-version");
+    assert!(
+        README.contains(&format!("Rust {version} or later")),
+        "README.md states \"Rust {version} or later\""
+    );
+}
