@@ -183,6 +183,14 @@ fn the_readme_walkthrough_runs_as_written() {
             "demo/ holds {file}: {demo:?}"
         );
     }
+    // Each client kept its state in its own folder.
+    for client in ["alice", "bob"] {
+        let held = entries(&project.join("demo").join(client));
+        assert!(
+            held.iter().any(|e| e.starts_with(".p2p-client-")),
+            "demo/{client} holds the client's state folder: {held:?}"
+        );
+    }
     // And no terminal showed an error the README does not show.
     for (n, out) in outputs {
         let shown = |l: &str| text.lines().any(|t| matches_line(t, l));
