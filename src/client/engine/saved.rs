@@ -4,10 +4,26 @@
 
 use super::records::{key_of, partial_path};
 use super::state::{self, Saved};
+use super::view::{Rate, escape_path};
 use super::{Core, Kind, Record};
 use crate::metainfo::Metainfo;
 use std::fs;
-use std::time::Instant;
+
+/// A saved record in words, for a line about it: `the share of a.txt (a.mtorrent)`.
+pub(super) fn describe(saved: &Saved) -> String {
+    match saved {
+        Saved::Share { path, mtorrent } => format!(
+            "the share of {} ({})",
+            escape_path(path),
+            escape_path(mtorrent)
+        ),
+        Saved::Download { mtorrent, dest, .. } => format!(
+            "the download of {} to {}",
+            escape_path(mtorrent),
+            escape_path(dest)
+        ),
+    }
+}
 
 impl Core {
     pub(super) fn save(&mut self) {
@@ -57,9 +73,10 @@ impl Core {
                 Kind::Share
             } else {
                 Kind::Download {
-                    started: Instant::now(),
-                    had: info.piece_hashes.len(),
+                    rate: Rate::default(),
+                    seeders: 0,
                     done: true,
+                    told: false,
                 }
             };
             self.records.push(Record {

@@ -9,6 +9,7 @@ use crate::hashing::{sha1, sha1_pair};
 use crate::peer::disk;
 use crate::peer::picker::{self, Download};
 use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -210,7 +211,11 @@ impl Store {
         let (offset, _) = job.span();
         if let Err(e) = job.file.write_all_at(data, offset) {
             let _ = self.end_write(job, false);
-            self.give_up(&job.meta.name, &format!("cannot write it: {e}"));
+            if e.kind() == io::ErrorKind::StorageFull {
+                self.give_up(&job.meta.name, &"disk full");
+            } else {
+                self.give_up(&job.meta.name, &format!("cannot write it: {e}"));
+            }
             return Delivery::WriteFailed;
         }
         match self.end_write(job, true) {
