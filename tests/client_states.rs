@@ -291,3 +291,34 @@ fn names_from_a_mtorrent_are_printed_escaped() {
     assert!(!taker.proc.stdout().contains('\u{1b}'), "no raw escape");
     taker.quit();
 }
+
+#[test]
+fn a_download_whose_folder_vanished_fails_saying_so_and_get_retries_it() {
+    let pair = Pair::start("states-folder");
+    let data = content(32, 4 * 1024 * KIB);
+    let text = expected_mtorrent([&pair.addr(0), &pair.addr(1)], "f", &data);
+    let fake = FakeSeeder::start(&pair.addr(0), &info_hash(&text), "f", data.clone());
+    fake.allowed.lock().unwrap().extend([0, 1]);
+    let mut taker = pair.client("taker", &[0, 1]);
+    fs::write(taker.path("f.mtorrent"), &text).unwrap();
+    fs::create_dir_all(taker.path("sub")).unwrap();
+    taker.run(
+        "get f.mtorrent sub",
+        "downloading f to sub/f in the background",
+    );
+    taker.downloads_where("two pieces", |l| {
+        l.len() == 1 && l[0].starts_with("[D] f 25% 1.0/4.0 MiB ")
+    });
+    fs::remove_dir_all(taker.path("sub")).unwrap();
+    fake.allowed.lock().unwrap().extend(0..8);
+    taker.downloads_become(&["[F] f: its folder is missing".to_string()]);
+    taker.fails(
+        "get f.mtorrent sub/",
+        "cannot download to sub/: no such folder",
+    );
+    fs::create_dir_all(taker.path("sub")).unwrap();
+    taker.run("get f.mtorrent sub", "downloading f to sub/f");
+    taker.downloads_become(&["[S] f 4.0 MiB".to_string()]);
+    assert_eq!(fs::read(taker.path("sub/f")).unwrap(), data);
+    taker.quit();
+}

@@ -291,6 +291,13 @@ impl Store {
                 drop(inner);
                 self.changed.notify_all();
             }
+            Err(_)
+                if dest
+                    .parent()
+                    .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) =>
+            {
+                self.give_up(name, &"its folder is missing")
+            }
             Err(e) => self.give_up(name, &e),
         }
     }
