@@ -289,6 +289,13 @@ fn names_from_a_mtorrent_are_printed_escaped() {
     );
     taker.downloads_become(&[format!("[D] {shown} 0% 0/4 B 0 B/s ETA ? (0 seeders)")]);
     assert!(!taker.proc.stdout().contains('\u{1b}'), "no raw escape");
+    // Errors quoting a name escape it too (the shell may refuse escapes typed in a line,
+    // so the name comes from a .mtorrent here too).
+    let other = expected_mtorrent([&pair.addr(0), &pair.addr(1)], name, b"other");
+    fs::write(taker.path("other.mtorrent"), other).unwrap();
+    fs::write(taker.path(name), "in the way").unwrap();
+    taker.fails("get other.mtorrent .", &format!("./{shown} already exists"));
+    assert!(!taker.proc.stderr().contains('\u{1b}'), "no raw escape");
     taker.quit();
 }
 
@@ -321,4 +328,27 @@ fn a_download_whose_folder_vanished_fails_saying_so_and_get_retries_it() {
     taker.downloads_become(&["[S] f 4.0 MiB".to_string()]);
     assert_eq!(fs::read(taker.path("sub/f")).unwrap(), data);
     taker.quit();
+}
+
+#[test]
+fn a_state_file_naming_one_share_twice_brings_it_back_once() {
+    let pair = Pair::start("states-twice");
+    let mut c = pair.client("c", &[0, 1]);
+    fs::write(c.path("fresh.txt"), "fresh").unwrap();
+    c.run("share fresh.txt a.mtorrent", "shared fresh.txt");
+    c.quit();
+    // As a client before issue 13 could leave it.
+    let state = c.dir.join(format!(".p2p-client-{}/client.state", c.port));
+    let line = fs::read_to_string(&state).unwrap();
+    fs::write(&state, format!("{line}{line}")).unwrap();
+    c.restart();
+    c.downloads_become(&["[S] fresh.txt 5 B".to_string()]);
+    assert!(
+        c.proc
+            .stderr()
+            .contains("client: not restoring the share of fresh.txt (a.mtorrent): a.mtorrent already came back as fresh.txt"),
+        "{}",
+        c.proc.stderr()
+    );
+    c.quit();
 }

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 impl Core {
     pub(super) fn share(&mut self, path: &Path, mtorrent: &Path) -> Answer {
         if mtorrent.extension().and_then(|e| e.to_str()) != Some("mtorrent") {
-            return Err(format!("{} must end in .mtorrent", mtorrent.display()));
+            return Err(format!("{} must end in .mtorrent", escape_path(mtorrent)));
         }
         let meta =
-            fs::metadata(path).map_err(|e| format!("cannot share {}: {e}", path.display()))?;
+            fs::metadata(path).map_err(|e| format!("cannot share {}: {e}", escape_path(path)))?;
         if !meta.is_file() {
             return Err(format!(
                 "cannot share {}: not a regular file",
-                path.display()
+                escape_path(path)
             ));
         }
         let name = path
@@ -28,13 +28,13 @@ impl Core {
             .ok_or_else(|| {
                 format!(
                     "cannot share {}: its name is not a valid file name",
-                    path.display()
+                    escape_path(path)
                 )
             })?
             .to_string();
         let trackers = self.in_use.pair_for_mtorrent();
         let info = Metainfo::of_file(path, &name, trackers)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot read {}: {e}", escape_path(path)))?;
         let key = key_of(&info);
         if self.records.iter().any(|r| r.key == key) {
             return Err(format!(
@@ -47,7 +47,7 @@ impl Core {
             .map_err(|e| format!("cannot write {}: {e}", escape_path(mtorrent)))?;
         self.store
             .add_seed(info.file_meta(), path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot open {}: {e}", escape_path(path)))?;
         let pieces = info.piece_hashes.len();
         let size = info.size;
         self.records.push(Record {
@@ -61,8 +61,8 @@ impl Core {
         self.save();
         self.notes.note(&format!(
             "share {} as {}",
-            path.display(),
-            mtorrent.display()
+            escape_path(path),
+            escape_path(mtorrent)
         ));
         Ok(vec![format!(
             "shared {} ({}, {}) as {}",
@@ -76,8 +76,10 @@ impl Core {
     pub(super) fn get(&mut self, mtorrent: &Path, dest: &Path) -> Answer {
         let text = fs::read_to_string(mtorrent)
             .map_err(|e| format!("cannot read {}: {e}", escape_path(mtorrent)))?;
-        let info = Metainfo::parse(&text)
-            .map_err(|e| format!("{} is not a valid .mtorrent: {e}", escape_path(mtorrent)))?;
+        let info = Metainfo::parse(&text).map_err(|e| {
+            let why = escape(&e.to_string());
+            format!("{} is not a valid .mtorrent: {why}", escape_path(mtorrent))
+        })?;
         let name = escape(&info.name);
         let key = key_of(&info);
         // A failed download is tried again from the start.
@@ -93,8 +95,11 @@ impl Core {
             .map_err(|e| format!("cannot download to {}: {e}", escape_path(&dest)))?;
         self.refresh_holders();
         self.save();
-        self.notes
-            .note(&format!("get {} to {}", mtorrent.display(), dest.display()));
+        self.notes.note(&format!(
+            "get {} to {}",
+            escape_path(mtorrent),
+            escape_path(&dest)
+        ));
         Ok(vec![format!(
             "downloading {name} to {} in the background",
             escape_path(&dest)
@@ -171,7 +176,7 @@ impl Core {
             .position(|r| {
                 fs::canonicalize(&r.mtorrent).unwrap_or_else(|_| r.mtorrent.clone()) == wanted
             })
-            .ok_or_else(|| format!("{} is not shared by this client", mtorrent.display()))?;
+            .ok_or_else(|| format!("{} is not shared by this client", escape_path(mtorrent)))?;
         let r = self.records.remove(at);
         self.unregister(&r.key, r.meta.size, &r.meta.name);
         let name = escape(&r.meta.name);
@@ -184,7 +189,8 @@ impl Core {
         };
         self.store.discard(&r.key);
         self.save();
-        self.notes.note(&format!("remove {}", r.mtorrent.display()));
+        self.notes
+            .note(&format!("remove {}", escape_path(&r.mtorrent)));
         if unfinished {
             // The .mtorrent is the user's, kept so that `get` can start again.
             return Ok(vec![format!(
