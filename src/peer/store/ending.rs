@@ -12,6 +12,12 @@ impl Store {
     /// stored or does not check out is deleted; a file that vanished or changed in `Shared/`
     /// is no longer served. The tracker is told with `DROP` (see [`Store::take_drops`]).
     pub fn give_up(&self, name: &str, why: &dyn std::fmt::Display) {
+        self.give_up_as(name, why, None);
+    }
+
+    /// [`Store::give_up`], with `short` (if any) as what [`Store::failure`] tells the user
+    /// instead of the whole of `why` (`disk full` rather than the OS error's words).
+    pub(super) fn give_up_as(&self, name: &str, why: &dyn std::fmt::Display, short: Option<&str>) {
         let mut inner = self.lock();
         let local = inner.files.get_mut(name);
         let partial = local.as_ref().map(|l| (l.path.clone(), l.file.clone()));
@@ -26,7 +32,7 @@ impl Store {
         };
         if let Some(local) = local {
             local.status = now;
-            local.why = Some(why.to_string());
+            local.why = Some(short.map_or_else(|| why.to_string(), String::from));
         }
         inner.given_up.insert(name.to_string());
         inner.outbox.drop_file(name);

@@ -211,11 +211,8 @@ impl Store {
         let (offset, _) = job.span();
         if let Err(e) = job.file.write_all_at(data, offset) {
             let _ = self.end_write(job, false);
-            if e.kind() == io::ErrorKind::StorageFull {
-                self.give_up(&job.meta.name, &"disk full");
-            } else {
-                self.give_up(&job.meta.name, &format!("cannot write it: {e}"));
-            }
+            let short = (e.kind() == io::ErrorKind::StorageFull).then_some("disk full");
+            self.give_up_as(&job.meta.name, &format!("cannot write it: {e}"), short);
             return Delivery::WriteFailed;
         }
         match self.end_write(job, true) {
@@ -291,14 +288,12 @@ impl Store {
                 drop(inner);
                 self.changed.notify_all();
             }
-            Err(_)
-                if dest
+            Err(e) => {
+                let gone = dest
                     .parent()
-                    .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) =>
-            {
-                self.give_up(name, &"its folder is missing")
+                    .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir());
+                self.give_up_as(name, &e, gone.then_some("its folder is missing"));
             }
-            Err(e) => self.give_up(name, &e),
         }
     }
 
