@@ -2,22 +2,23 @@
 //! before touching the store or the tracker, and answers the lines to print or one error.
 
 use super::records::key_of;
+use super::view::{self, escape, escape_path};
 use super::{Answer, Core, Kind, Record};
 use crate::metainfo::Metainfo;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 impl Core {
     pub(super) fn share(&mut self, path: &Path, mtorrent: &Path) -> Answer {
         if mtorrent.extension().and_then(|e| e.to_str()) != Some("mtorrent") {
-            return Err(format!("{} must end in .mtorrent", mtorrent.display()));
+            return Err(format!("{} must end in .mtorrent", escape_path(mtorrent)));
         }
         let meta =
-            fs::metadata(path).map_err(|e| format!("cannot share {}: {e}", path.display()))?;
+            fs::metadata(path).map_err(|e| format!("cannot share {}: {e}", escape_path(path)))?;
         if !meta.is_file() {
             return Err(format!(
                 "cannot share {}: not a regular file",
-                path.display()
+                escape_path(path)
             ));
         }
         let name = path
@@ -27,22 +28,26 @@ impl Core {
             .ok_or_else(|| {
                 format!(
                     "cannot share {}: its name is not a valid file name",
-                    path.display()
+                    escape_path(path)
                 )
             })?
             .to_string();
         let trackers = self.in_use.pair_for_mtorrent();
         let info = Metainfo::of_file(path, &name, trackers)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot read {}: {e}", escape_path(path)))?;
         let key = key_of(&info);
         if self.records.iter().any(|r| r.key == key) {
-            return Err(format!("{name} is already shared or downloading here"));
+            return Err(format!(
+                "{} is already shared or downloading here",
+                escape(&name)
+            ));
         }
+        self.check_mtorrent_is_free(mtorrent, &info.to_text())?;
         fs::write(mtorrent, info.to_text())
-            .map_err(|e| format!("cannot write {}: {e}", mtorrent.display()))?;
+            .map_err(|e| format!("cannot write {}: {e}", escape_path(mtorrent)))?;
         self.store
             .add_seed(info.file_meta(), path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot open {}: {e}", escape_path(path)))?;
         let pieces = info.piece_hashes.len();
         let size = info.size;
         self.records.push(Record {
@@ -56,86 +61,111 @@ impl Core {
         self.save();
         self.notes.note(&format!(
             "share {} as {}",
-            path.display(),
-            mtorrent.display()
+            escape_path(path),
+            escape_path(mtorrent)
         ));
         Ok(vec![format!(
-            "shared {name} ({size} bytes, {pieces} pieces) as {}",
-            mtorrent.display()
+            "shared {} ({}, {}) as {}",
+            escape(&name),
+            view::size(size),
+            view::pieces(pieces),
+            escape_path(mtorrent)
         )])
     }
 
     pub(super) fn get(&mut self, mtorrent: &Path, dest: &Path) -> Answer {
         let text = fs::read_to_string(mtorrent)
-            .map_err(|e| format!("cannot read {}: {e}", mtorrent.display()))?;
-        let info = Metainfo::parse(&text)
-            .map_err(|e| format!("{} is not a valid .mtorrent: {e}", mtorrent.display()))?;
-        let dest = if dest.is_dir() {
-            dest.join(&info.name)
-        } else {
-            dest.to_path_buf()
-        };
-        if dest.exists() {
-            return Err(format!("{} already exists", dest.display()));
-        }
+            .map_err(|e| format!("cannot read {}: {e}", escape_path(mtorrent)))?;
+        let info = Metainfo::parse(&text).map_err(|e| {
+            let why = escape(&e.to_string());
+            format!("{} is not a valid .mtorrent: {why}", escape_path(mtorrent))
+        })?;
+        let name = escape(&info.name);
         let key = key_of(&info);
-        if self.records.iter().any(|r| r.key == key) {
-            return Err(format!(
-                "{} is already shared or downloading here",
-                info.name
-            ));
+        // A failed download is tried again from the start.
+        if let Some(at) = self.records.iter().position(|r| r.key == key) {
+            if self.store.failure(&key).is_none() || matches!(self.records[at].kind, Kind::Share) {
+                return Err(format!("{name} is already shared or downloading here"));
+            }
+            let r = self.records.remove(at);
+            self.store.discard(&r.key);
         }
-        let name = info.name.clone();
+        let dest = destination(dest, &info.name)?;
         self.start_download(info, mtorrent, &dest, false)
-            .map_err(|e| format!("cannot download to {}: {e}", dest.display()))?;
+            .map_err(|e| format!("cannot download to {}: {e}", escape_path(&dest)))?;
         self.refresh_holders();
         self.save();
-        self.notes
-            .note(&format!("get {} to {}", mtorrent.display(), dest.display()));
+        self.notes.note(&format!(
+            "get {} to {}",
+            escape_path(mtorrent),
+            escape_path(&dest)
+        ));
         Ok(vec![format!(
             "downloading {name} to {} in the background",
-            dest.display()
+            escape_path(&dest)
         )])
     }
 
-    pub(super) fn show(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        for r in &self.records {
-            let Kind::Download { started, had, .. } = r.kind else {
-                continue;
-            };
-            let Some((bits, complete)) = self.live_progress(&r.key) else {
-                lines.push(format!(
-                    "[F] {} (failed: see the messages above)",
-                    r.meta.name
-                ));
-                continue;
-            };
-            if complete {
-                lines.push(format!("[S] {}", r.meta.name));
-                continue;
-            }
-            let (have, total) = (bits.count(), bits.num_bits());
-            let percent = (have * 100).checked_div(total).unwrap_or(100);
-            let geometry = r.meta.geometry();
-            let bytes: u64 = bits
-                .iter_ones()
-                .filter_map(|p| geometry.piece_span(p as u32))
-                .map(|(_, l)| l as u64)
-                .sum();
-            let before = (had as u64).min(have as u64) * geometry.piece_size();
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            let rate = bytes.saturating_sub(before) as f64 / secs;
-            lines.push(format!(
-                "[D] {} {percent}% ({have}/{total} pieces, {})",
-                r.meta.name,
-                human_rate(rate)
+    /// Refuses to write a `.mtorrent` over a file this share did not write: another
+    /// record's (whose `remove` would then remove the wrong share) or anything else.
+    fn check_mtorrent_is_free(&self, mtorrent: &Path, text: &str) -> Result<(), String> {
+        let wanted = fs::canonicalize(mtorrent).ok();
+        let owner = self
+            .records
+            .iter()
+            .find(|r| wanted.is_some() && fs::canonicalize(&r.mtorrent).ok() == wanted);
+        if let Some(r) = owner {
+            return Err(format!(
+                "{} already describes {}, shared or downloading here; choose another name",
+                escape_path(mtorrent),
+                escape(&r.meta.name)
             ));
         }
+        match fs::read(mtorrent) {
+            // The same text (left by an earlier run or a removal): nothing is lost.
+            Ok(old) if old == text.as_bytes() => Ok(()),
+            Ok(_) => Err(format!(
+                "{} already exists and is not this file's; not overwriting it",
+                escape_path(mtorrent)
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("cannot write {}: {e}", escape_path(mtorrent))),
+        }
+    }
+
+    pub(super) fn show(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.records.iter().map(|r| self.line_of(r)).collect();
         if lines.is_empty() {
-            lines.push("no downloads".to_string());
+            lines.push("no downloads and nothing shared".to_string());
         }
         lines
+    }
+
+    /// One record as `show downloads` lists it (DESIGN.md, "The interactive client").
+    fn line_of(&self, r: &Record) -> String {
+        let name = escape(&r.meta.name);
+        if let Some(why) = self.store.failure(&r.key) {
+            return format!("[F] {name}: {}", escape(&why));
+        }
+        let Some((bits, complete)) = self.store.progress(&r.key) else {
+            return format!("[F] {name}: no longer here");
+        };
+        let (rate, seeders) = match &r.kind {
+            Kind::Download { rate, seeders, .. } if !complete => (rate.per_sec(), *seeders),
+            _ => return format!("[S] {name} {}", view::size(r.meta.size)),
+        };
+        let total = r.meta.size;
+        let held = self.bytes_held(r).min(total);
+        let percent = (bits.count() * 100)
+            .checked_div(bits.num_bits())
+            .unwrap_or(100);
+        format!(
+            "[D] {name} {percent}% {} {}/s ETA {} ({seeders} seeder{})",
+            view::part_of(held, total),
+            view::size(rate as u64),
+            view::eta(total - held, rate),
+            if seeders == 1 { "" } else { "s" }
+        )
     }
 
     pub(super) fn remove(&mut self, mtorrent: &Path) -> Answer {
@@ -146,35 +176,66 @@ impl Core {
             .position(|r| {
                 fs::canonicalize(&r.mtorrent).unwrap_or_else(|_| r.mtorrent.clone()) == wanted
             })
-            .ok_or_else(|| format!("{} is not shared by this client", mtorrent.display()))?;
-        let r = &self.records[at];
-        if let Some((bits, false)) = self.live_progress(&r.key) {
-            let percent = (bits.count() * 100)
-                .checked_div(bits.num_bits())
-                .unwrap_or(100);
-            return Err(format!(
-                "cannot remove {}: still downloading ({percent}%); only complete files can be removed",
-                r.meta.name
-            ));
-        }
+            .ok_or_else(|| format!("{} is not shared by this client", escape_path(mtorrent)))?;
         let r = self.records.remove(at);
         self.unregister(&r.key, r.meta.size, &r.meta.name);
-        self.store.forget(&r.key);
-        let _ = fs::remove_file(&r.mtorrent);
+        let name = escape(&r.meta.name);
+        let unfinished = match r.kind {
+            Kind::Download { .. } => self
+                .store
+                .progress(&r.key)
+                .is_none_or(|(_, complete)| !complete),
+            Kind::Share => false,
+        };
+        self.store.discard(&r.key);
         self.save();
-        self.notes.note(&format!("remove {}", r.mtorrent.display()));
+        self.notes
+            .note(&format!("remove {}", escape_path(&r.mtorrent)));
+        if unfinished {
+            // The .mtorrent is the user's, kept so that `get` can start again.
+            return Ok(vec![format!(
+                "cancelled {name} (its partial data is deleted)"
+            )]);
+        }
+        let _ = fs::remove_file(&r.mtorrent);
         Ok(vec![format!(
-            "removed {} (the file stays at {})",
-            r.meta.name,
-            r.path.display()
+            "removed {name} (the file stays at {})",
+            escape_path(&r.path)
         )])
     }
 }
 
-fn human_rate(bytes_per_sec: f64) -> String {
-    if bytes_per_sec >= 1e6 {
-        format!("{:.1} MB/s", bytes_per_sec / 1e6)
+/// Where a download of `name` to `dest` goes (into `dest` when it is a folder), checked
+/// before anything is fetched: its folder exists and a file can be created there.
+fn destination(dest: &Path, name: &str) -> Result<PathBuf, String> {
+    let shown = escape_path(dest);
+    let dest = if dest.is_dir() {
+        dest.join(name)
+    } else if dest.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(format!("cannot download to {shown}: no such folder"));
     } else {
-        format!("{:.1} KB/s", bytes_per_sec / 1e3)
+        dest.to_path_buf()
+    };
+    let shown = escape_path(&dest);
+    if dest.exists() {
+        return Err(format!("{shown} already exists"));
     }
+    let folder = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "cannot download to {shown}: no such folder {}",
+            escape_path(folder)
+        ));
+    }
+    // Created and removed again: the one way to know the name and folder take a file.
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&dest)
+        .map_err(|e| format!("cannot download to {shown}: {e}"))?;
+    let _ = fs::remove_file(&dest);
+    Ok(dest)
 }

@@ -6,7 +6,8 @@
 //! restore across runs), [`records`] (adding a download, reading progress),
 //! [`tracker_link`] (the request connection, the session, failover), [`heartbeat`] (the
 //! session's `ALIVE`s, on a thread of their own), [`in_use`] (which tracker and token the
-//! two threads share) and [`notes`] (the `--log` file).
+//! two threads share), [`notes`] (the `--log` file) and [`view`] (how names, sizes and
+//! rates are shown).
 
 mod commands;
 mod heartbeat;
@@ -16,6 +17,7 @@ mod records;
 mod saved;
 mod tick;
 mod tracker_link;
+mod view;
 
 use super::state;
 use crate::error::Error;
@@ -28,8 +30,8 @@ use notes::Notes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -70,28 +72,45 @@ enum Msg {
 /// The shell's handle: sends a command, waits for the lines to print (or an error).
 pub struct Engine {
     tx: Sender<Msg>,
+    events: Events,
 }
 
+/// Lines about changes nobody asked for (a download complete or failed), kept until the
+/// shell takes them to print between prompts.
+type Events = Arc<Mutex<Vec<String>>>;
+
 impl Engine {
+    /// Sends `cmd` and waits for its answer. Lines about background changes not yet taken
+    /// (see [`Engine::take_events`]) come first in an answer's lines, so they are seen at
+    /// the latest with the next command.
     pub fn ask(&self, cmd: Cmd) -> Answer {
         let (reply_tx, reply_rx) = mpsc::channel();
         self.tx
             .send(Msg::Ask(cmd, reply_tx))
             .map_err(|_| "the client has stopped".to_string())?;
-        reply_rx
+        let lines = reply_rx
             .recv()
-            .map_err(|_| "the client has stopped".to_string())?
+            .map_err(|_| "the client has stopped".to_string())??;
+        Ok(self.take_events().into_iter().chain(lines).collect())
+    }
+
+    /// The lines about what changed in the background since the last call (`complete:
+    /// name (28.6 MiB)`, `failed: name: disk full`), each once, oldest first: for the shell
+    /// to print on their own lines between prompts.
+    pub fn take_events(&self) -> Vec<String> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 enum Kind {
     Share,
-    /// `had`: pieces verified when the download (re)started, for the rate; `done`: seen
-    /// complete and saved as such.
+    /// `rate`: bytes held lately; `seeders`: holders the tracker listed last; `done`: seen
+    /// complete and saved as such; `told`: its failure was announced.
     Download {
-        started: Instant,
-        had: usize,
+        rate: view::Rate,
+        seeders: usize,
         done: bool,
+        told: bool,
     },
 }
 
@@ -123,6 +142,7 @@ struct Core {
     state_file: PathBuf,
     notes: Notes,
     refreshed: Option<Instant>,
+    events: Events,
 }
 
 /// Loads the saved state (re-verifying what is on disk), opens a session and registers
@@ -148,12 +168,13 @@ pub fn start(
         state_file: state_dir.join("client.state"),
         notes,
         refreshed: None,
+        events: Events::default(),
     };
     let saved =
         state::load(&core.state_file).map_err(|e| Error::failed(core.state_file.display(), e))?;
     for record in saved {
         if let Err(e) = core.restore(&record) {
-            eprintln!("client: not restoring {record:?}: {e}");
+            eprintln!("client: not restoring {}: {e}", saved::describe(&record));
         }
     }
     core.save();
@@ -161,11 +182,12 @@ pub fn start(
         eprintln!("client: no session with the trackers yet ({e}); will keep trying");
     }
     let (tx, rx) = mpsc::channel();
+    let events = core.events.clone();
     heartbeat::spawn(core.in_use.clone(), tx.clone())?;
     thread::Builder::new()
         .name("client-engine".into())
         .spawn(move || core.run(rx))?;
-    Ok(Engine { tx })
+    Ok(Engine { tx, events })
 }
 
 impl Core {

@@ -2,12 +2,12 @@
 //! download is kept until complete, adding a download (fresh or resumed) and reading live
 //! progress. Commands and restore both add downloads, so it is done here once.
 
+use super::view::Rate;
 use super::{Core, Kind, Record};
 use crate::chunk::Bitset;
 use crate::metainfo::Metainfo;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 pub(super) fn key_of(meta: &Metainfo) -> String {
     meta.info_hash()
@@ -36,15 +36,12 @@ impl Core {
         let partial = partial_path(dest);
         self.store
             .add_download_to(info.file_meta(), &info.name, &partial, dest, resume)?;
-        let had = self
-            .store
-            .progress(&key)
-            .map_or(0, |(bits, _)| bits.count());
         self.records.push(Record {
             kind: Kind::Download {
-                started: Instant::now(),
-                had,
+                rate: Rate::default(),
+                seeders: 0,
                 done: false,
+                told: false,
             },
             meta: info,
             key: key.clone(),
@@ -58,5 +55,26 @@ impl Core {
     /// Verified pieces of `key` and whether it is complete; `None` once it was given up.
     pub(super) fn live_progress(&self, key: &str) -> Option<(Bitset, bool)> {
         self.store.progress(key).filter(|_| !self.store.failed(key))
+    }
+
+    /// The bytes of `key` verified here.
+    pub(super) fn bytes_held(&self, r: &Record) -> u64 {
+        let Some((bits, _)) = self.store.progress(&r.key) else {
+            return 0;
+        };
+        let geometry = r.meta.geometry();
+        bits.iter_ones()
+            .filter_map(|p| geometry.piece_span(p as u32))
+            .map(|(_, l)| l as u64)
+            .sum()
+    }
+
+    /// Keeps a line for the shell to print between prompts (see `Engine::take_events`).
+    pub(super) fn event(&mut self, line: String) {
+        self.notes.note(&line);
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
     }
 }

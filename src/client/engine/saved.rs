@@ -4,10 +4,26 @@
 
 use super::records::{key_of, partial_path};
 use super::state::{self, Saved};
+use super::view::{Rate, escape, escape_path};
 use super::{Core, Kind, Record};
 use crate::metainfo::Metainfo;
 use std::fs;
-use std::time::Instant;
+
+/// A saved record in words, for a line about it: `the share of a.txt (a.mtorrent)`.
+pub(super) fn describe(saved: &Saved) -> String {
+    match saved {
+        Saved::Share { path, mtorrent } => format!(
+            "the share of {} ({})",
+            escape_path(path),
+            escape_path(mtorrent)
+        ),
+        Saved::Download { mtorrent, dest, .. } => format!(
+            "the download of {} to {}",
+            escape_path(mtorrent),
+            escape_path(dest)
+        ),
+    }
+}
 
 impl Core {
     pub(super) fn save(&mut self) {
@@ -27,7 +43,7 @@ impl Core {
             })
             .collect();
         if let Err(e) = state::save(&self.state_file, &records) {
-            eprintln!("client: cannot save {}: {e}", self.state_file.display());
+            eprintln!("client: cannot save {}: {e}", escape_path(&self.state_file));
         }
     }
 
@@ -39,15 +55,29 @@ impl Core {
             Saved::Download { mtorrent, dest, .. } => (mtorrent, dest),
         };
         let text =
-            fs::read_to_string(mtorrent).map_err(|e| format!("{}: {e}", mtorrent.display()))?;
-        let info = Metainfo::parse(&text).map_err(|e| format!("{}: {e}", mtorrent.display()))?;
+            fs::read_to_string(mtorrent).map_err(|e| format!("{}: {e}", escape_path(mtorrent)))?;
+        let info = Metainfo::parse(&text)
+            .map_err(|e| format!("{}: {}", escape_path(mtorrent), escape(&e.to_string())))?;
+        // A state file written before shares refused to overwrite a .mtorrent can name one
+        // file, or one .mtorrent, twice: the first line wins.
+        let same = |r: &&Record| {
+            r.key == key_of(&info)
+                || fs::canonicalize(&r.mtorrent).ok() == fs::canonicalize(mtorrent).ok()
+        };
+        if let Some(r) = self.records.iter().find(same) {
+            return Err(format!(
+                "{} already came back as {}",
+                escape_path(mtorrent),
+                escape(&r.meta.name)
+            ));
+        }
         let finished =
             matches!(saved, Saved::Share { .. }) || (path.exists() && !partial_path(path).exists());
         if finished {
             let again = Metainfo::of_file(path, &info.name, info.trackers)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| format!("{}: {e}", escape_path(path)))?;
             if again.piece_hashes != info.piece_hashes {
-                return Err(format!("{} changed since it was shared", path.display()));
+                return Err(format!("{} changed since it was shared", escape_path(path)));
             }
             self.store
                 .add_seed(info.file_meta(), path)
@@ -57,9 +87,10 @@ impl Core {
                 Kind::Share
             } else {
                 Kind::Download {
-                    started: Instant::now(),
-                    had: info.piece_hashes.len(),
+                    rate: Rate::default(),
+                    seeders: 0,
                     done: true,
+                    told: false,
                 }
             };
             self.records.push(Record {

@@ -2,7 +2,7 @@
 //! tracker about newly verified pieces, noticing finished downloads, and refreshing who holds
 //! each unfinished download so download workers start for new holders.
 
-use super::{Core, Kind};
+use super::{Core, Kind, view};
 use crate::chunk::Bitset;
 use crate::peer::download;
 use crate::protocol::Request;
@@ -50,21 +50,7 @@ impl Core {
                 self.register(key);
             }
         }
-        // A download that just completed is saved as a share from now on.
-        let mut finished = false;
-        for r in &mut self.records {
-            if let Kind::Download {
-                done: done @ false, ..
-            } = &mut r.kind
-                && self
-                    .store
-                    .progress(&r.key)
-                    .is_some_and(|(_, complete)| complete)
-            {
-                *done = true;
-                finished = true;
-            }
-        }
+        let finished = self.note_downloads();
         if !reports.is_empty() || finished {
             self.save();
         }
@@ -73,13 +59,50 @@ impl Core {
         }
     }
 
+    /// Samples each download's bytes for its rate, and says once when one completed (it
+    /// is saved as a share from now on) or failed. Returns whether one completed.
+    fn note_downloads(&mut self) -> bool {
+        let mut finished = false;
+        let mut lines = Vec::new();
+        for at in 0..self.records.len() {
+            let held = self.bytes_held(&self.records[at]);
+            let failure = self.store.failure(&self.records[at].key);
+            let complete = self
+                .store
+                .progress(&self.records[at].key)
+                .is_some_and(|(_, complete)| complete);
+            let r = &mut self.records[at];
+            let Kind::Download {
+                rate, done, told, ..
+            } = &mut r.kind
+            else {
+                continue;
+            };
+            rate.sample(held);
+            let name = view::escape(&r.meta.name);
+            if let Some(why) = failure {
+                if !std::mem::replace(told, true) {
+                    lines.push(format!("failed: {name}: {}", view::escape(&why)));
+                }
+            } else if complete && !*done {
+                *done = true;
+                finished = true;
+                lines.push(format!("complete: {name} ({})", view::size(r.meta.size)));
+            }
+        }
+        for line in lines {
+            self.event(line);
+        }
+        finished
+    }
+
     /// Asks who holds each unfinished download, and starts workers for new holders.
     pub(super) fn refresh_holders(&mut self) {
         self.refreshed = Some(Instant::now());
         let files: Vec<(String, u64)> = self
             .records
             .iter()
-            .filter(|r| self.store.progress(&r.key).is_some_and(|(_, done)| !done))
+            .filter(|r| self.live_progress(&r.key).is_some_and(|(_, done)| !done))
             .map(|r| (r.key.clone(), r.meta.size))
             .collect();
         for (key, size) in files {
@@ -100,6 +123,15 @@ impl Core {
                     (addr != self.me).then_some((addr, bits))
                 })
                 .collect();
+            let count = holders.len();
+            if let Some(Kind::Download { seeders, .. }) = self
+                .records
+                .iter_mut()
+                .find(|r| r.key == key)
+                .map(|r| &mut r.kind)
+            {
+                *seeders = count;
+            }
             for remote in self.store.set_holders(&key, holders) {
                 download::spawn(self.store.clone(), remote);
             }

@@ -9,6 +9,7 @@ use crate::hashing::{sha1, sha1_pair};
 use crate::peer::disk;
 use crate::peer::picker::{self, Download};
 use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -210,7 +211,8 @@ impl Store {
         let (offset, _) = job.span();
         if let Err(e) = job.file.write_all_at(data, offset) {
             let _ = self.end_write(job, false);
-            self.give_up(&job.meta.name, &format!("cannot write it: {e}"));
+            let short = (e.kind() == io::ErrorKind::StorageFull).then_some("disk full");
+            self.give_up_as(&job.meta.name, &format!("cannot write it: {e}"), short);
             return Delivery::WriteFailed;
         }
         match self.end_write(job, true) {
@@ -286,7 +288,12 @@ impl Store {
                 drop(inner);
                 self.changed.notify_all();
             }
-            Err(e) => self.give_up(name, &e),
+            Err(e) => {
+                let gone = dest
+                    .parent()
+                    .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir());
+                self.give_up_as(name, &e, gone.then_some("its folder is missing"));
+            }
         }
     }
 

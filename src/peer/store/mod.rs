@@ -12,6 +12,7 @@
 //! lock: the store takes what it needs under it (an `Arc<File>`, an offset) and reads,
 //! writes or renames after letting go.
 
+mod ending;
 mod fetch;
 mod outbox;
 mod serve;
@@ -68,6 +69,8 @@ struct Local {
     writers: u32,
     /// Set once one worker has been told to finalize the file.
     finalizing: bool,
+    /// Why it was given up, in a few words for the user.
+    why: Option<String>,
 }
 
 impl Local {
@@ -94,6 +97,7 @@ impl Local {
             picker: Picker::new(n),
             writers: 0,
             finalizing: false,
+            why: None,
         }
     }
 
@@ -257,13 +261,6 @@ impl Store {
         Ok(())
     }
 
-    /// Stops serving and fetching `name` and forgets it; a remote fetching it at that moment
-    /// gets `ERR unknown_file` and turns to another holder.
-    pub fn forget(&self, name: &str) {
-        self.lock().files.remove(name);
-        self.changed.notify_all();
-    }
-
     /// Verified pieces and piece count of `name`, and whether it is complete (in place).
     pub fn progress(&self, name: &str) -> Option<(Bitset, bool)> {
         let inner = self.lock();
@@ -294,48 +291,6 @@ impl Store {
     pub fn knows(&self, name: &str) -> bool {
         let inner = self.lock();
         inner.files.contains_key(name) || inner.given_up.contains(name)
-    }
-
-    /// Gives file `name` up for good, saying why once on stderr: a download that cannot be
-    /// stored or does not check out is deleted; a file that vanished or changed in `Shared/`
-    /// is no longer served. The tracker is told with `DROP` (see [`Store::take_drops`]).
-    pub fn give_up(&self, name: &str, why: &dyn std::fmt::Display) {
-        let mut inner = self.lock();
-        let local = inner.files.get_mut(name);
-        let path = local.as_ref().map(|l| l.path.clone());
-        let label = local
-            .as_ref()
-            .map_or_else(|| name.into(), |l| l.label.clone());
-        let now = match local.as_ref().map(|l| l.status) {
-            Some(Status::Downloading) | None => Status::Failed,
-            Some(Status::Own | Status::Complete) => Status::Lost,
-            // Already given up, or never offered: nothing more to do.
-            Some(Status::Failed | Status::Lost | Status::Withdrawn) => return,
-        };
-        if let Some(local) = local {
-            local.status = now;
-        }
-        inner.given_up.insert(name.to_string());
-        inner.outbox.drop_file(name);
-        drop(inner);
-        self.changed.notify_all();
-        if now == Status::Failed {
-            if let Some(path) = path {
-                let _ = fs::remove_file(path);
-            }
-            eprintln!("peer: giving up {label:?}: {why}");
-        } else {
-            eprintln!("peer: no longer sharing {label:?}: {why}");
-        }
-    }
-
-    /// Whether `name` was given up (a download that failed, a seed that changed or vanished).
-    pub fn failed(&self, name: &str) -> bool {
-        let inner = self.lock();
-        inner
-            .files
-            .get(name)
-            .is_some_and(|l| matches!(l.status, Status::Failed | Status::Lost))
     }
 
     /// Our own files whose pieces are not all hashed yet, smallest first (so that many

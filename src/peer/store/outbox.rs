@@ -47,6 +47,14 @@ impl Outbox {
         self.drops.push(name.to_string());
     }
 
+    /// File `name` is forgotten here: nothing about it is sent, not even its drop (whoever
+    /// forgot it tells the tracker).
+    pub(super) fn forget(&mut self, name: &str) {
+        self.pieces.remove(name);
+        self.forget_hashes(name);
+        self.drops.retain(|n| n != name);
+    }
+
     fn is_empty(&self) -> bool {
         self.pieces.is_empty() && self.hashes.is_empty() && self.drops.is_empty()
     }

@@ -3,6 +3,7 @@ use super::*;
 use crate::chunk::PIECE_SIZE;
 use crate::hashing::sha1;
 use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
 
 /// A store with no files of its own, in a fresh folder under the temp dir.
 fn empty_store(tag: &str) -> (Store, PathBuf) {
@@ -50,6 +51,38 @@ fn a_rejoin_reports_again_what_was_given_up() {
     assert_eq!(store.take_drops(), ["gone"]);
     store.report_all_again();
     assert_eq!(store.take_drops(), ["gone"], "the new tracker hears it too");
+    let _ = fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_download_given_up_says_why_and_gives_its_space_back_though_a_worker_holds_it() {
+    let (store, root) = empty_store("space");
+    let (meta, data) = content(4);
+    store.add_download(meta).unwrap();
+    let held = store.lock().files.get("f").map(|l| l.file.clone()).unwrap();
+    held.write_all_at(&data[0], 0).unwrap();
+    let partial = root.join(".partial/f");
+    assert!(partial.exists());
+    store.give_up("f", &"disk full");
+    assert_eq!(store.failure("f").as_deref(), Some("disk full"));
+    assert!(!partial.exists(), "partial deleted");
+    assert_eq!(
+        held.metadata().unwrap().len(),
+        0,
+        "and emptied: no space held"
+    );
+    // Forgotten, it may be fetched again from the start.
+    store.discard("f");
+    assert!(!store.knows("f"));
+    assert_eq!(store.failure("f"), None);
+    let (meta, _) = content(4);
+    store.add_download(meta).unwrap();
+    assert!(partial.exists());
+    store.discard("f");
+    assert!(
+        !partial.exists(),
+        "a download in progress discarded leaves nothing"
+    );
     let _ = fs::remove_dir_all(root);
 }
 
