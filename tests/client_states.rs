@@ -352,3 +352,33 @@ fn a_state_file_naming_one_share_twice_brings_it_back_once() {
     );
     c.quit();
 }
+
+#[test]
+fn a_download_nobody_holds_fails_after_a_while_and_get_waits_again() {
+    let pair = Pair::start("states-alone");
+    let mut seeder = pair.client("seeder", &[0, 1]);
+    let mut taker = pair.client("taker", &[0, 1]);
+    fs::write(seeder.path("alone"), content(5, 1000)).unwrap();
+    seeder.run("share alone alone.mtorrent", "shared alone");
+    hand_over(&seeder, &taker, "alone.mtorrent");
+    seeder.run("remove alone.mtorrent", "removed alone");
+    taker.run("get alone.mtorrent alone.out", "downloading alone");
+    taker.downloads_become(&["[D] alone 0% 0/1000 B 0 B/s ETA ? (0 seeders)".to_string()]);
+    // Past the wait for a holder (20 s), it is failed, said once, its partial kept.
+    let failed = ["[F] alone: no seeder has it".to_string()];
+    taker.downloads_become(&failed);
+    stdout_shows(&mut taker, "failed: alone: no seeder has it");
+    assert!(taker.path(".alone.out.p2p-partial").exists());
+    taker.run(
+        "get alone.mtorrent alone.out",
+        "waiting again for a seeder of alone (to alone.out)",
+    );
+    taker.downloads_become(&["[D] alone 0% 0/1000 B 0 B/s ETA ? (0 seeders)".to_string()]);
+    seeder.run("share alone alone.mtorrent", "shared alone");
+    taker.downloads_become(&["[S] alone 1000 B".to_string()]);
+    assert_eq!(fs::read(taker.path("alone.out")).unwrap(), content(5, 1000));
+    let out = taker.proc.stdout();
+    assert_eq!(out.matches("failed: alone").count(), 1, "{out}");
+    seeder.quit();
+    taker.quit();
+}

@@ -84,7 +84,21 @@ impl Core {
         let key = key_of(&info);
         // A failed download is tried again from the start.
         if let Some(at) = self.records.iter().position(|r| r.key == key) {
-            if self.store.failure(&key).is_none() || matches!(self.records[at].kind, Kind::Share) {
+            let failed = self.store.failure(&key).is_some();
+            let r = &mut self.records[at];
+            if let Kind::Download { alone, .. } = &mut r.kind
+                && !failed
+                && alone.why().is_some()
+            {
+                // Its data is kept: the wait for a holder starts again.
+                alone.wait_again();
+                let dest = escape_path(&r.path);
+                self.refresh_holders();
+                return Ok(vec![format!(
+                    "waiting again for a seeder of {name} (to {dest})"
+                )]);
+            }
+            if !failed || matches!(r.kind, Kind::Share) {
                 return Err(format!("{name} is already shared or downloading here"));
             }
             let r = self.records.remove(at);
@@ -150,6 +164,12 @@ impl Core {
         let Some((bits, complete)) = self.store.progress(&r.key) else {
             return format!("[F] {name}: no longer here");
         };
+        if let Kind::Download { alone, .. } = &r.kind
+            && !complete
+            && let Some(why) = alone.why()
+        {
+            return format!("[F] {name}: {why}");
+        }
         let (rate, seeders) = match &r.kind {
             Kind::Download { rate, seeders, .. } if !complete => (rate.per_sec(), *seeders),
             _ => return format!("[S] {name} {}", view::size(r.meta.size)),
@@ -164,7 +184,7 @@ impl Core {
             view::part_of(held, total),
             view::size(rate as u64),
             view::eta(total - held, rate),
-            if seeders == 1 { "" } else { "s" }
+            view::plural(seeders)
         )
     }
 

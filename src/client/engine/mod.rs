@@ -105,12 +105,14 @@ impl Engine {
 enum Kind {
     Share,
     /// `rate`: bytes held lately; `seeders`: holders the tracker listed last; `done`: seen
-    /// complete and saved as such; `told`: its failure was announced.
+    /// complete and saved as such; `told`: its failure was announced; `alone`: since when no
+    /// holder was listed, and whether that was said (see [`records::Alone`]).
     Download {
         rate: view::Rate,
         seeders: usize,
         done: bool,
         told: bool,
+        alone: records::Alone,
     },
 }
 

@@ -8,6 +8,7 @@ use crate::chunk::Bitset;
 use crate::metainfo::Metainfo;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub(super) fn key_of(meta: &Metainfo) -> String {
     meta.info_hash()
@@ -42,6 +43,7 @@ impl Core {
                 seeders: 0,
                 done: false,
                 told: false,
+                alone: Default::default(),
             },
             meta: info,
             key: key.clone(),
@@ -76,5 +78,92 @@ impl Core {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(line);
+    }
+}
+
+/// How long a download has had no holder. After [`NO_SEEDER`] it is shown as failed (`[F]
+/// name: no seeder left`) but kept, data and all: holders are still asked for, and it goes
+/// on by itself when one comes back (`get` says so too; `remove` cancels it).
+#[derive(Default)]
+pub(super) struct Alone {
+    since: Option<Instant>,
+    /// A holder was listed at least once.
+    had_seeder: bool,
+    /// Shown as failed, and said so.
+    stranded: bool,
+}
+
+/// How long a download may have no holder before it is shown as failed: longer than a
+/// seeder's time-to-live at the trackers, so a seeder that failed over is not counted gone.
+const NO_SEEDER: Duration = Duration::from_secs(20);
+
+impl Alone {
+    /// Notes that `seeders` holders are listed at `now`; returns the line to say when the
+    /// download becomes failed for want of a seeder, or goes on again.
+    pub(super) fn note(&mut self, seeders: usize, name: &str, now: Instant) -> Option<String> {
+        if seeders > 0 {
+            self.since = None;
+            self.had_seeder = true;
+            return std::mem::replace(&mut self.stranded, false).then(|| {
+                format!(
+                    "going on: {name} ({seeders} seeder{})",
+                    super::view::plural(seeders)
+                )
+            });
+        }
+        let since = *self.since.get_or_insert(now);
+        if self.stranded || now.saturating_duration_since(since) < NO_SEEDER {
+            return None;
+        }
+        self.stranded = true;
+        Some(format!("failed: {name}: {}", self.why()?))
+    }
+
+    /// Why the download is failed (no holder for a while), or None.
+    pub(super) fn why(&self) -> Option<&'static str> {
+        match (self.stranded, self.had_seeder) {
+            (false, _) => None,
+            (true, true) => Some("no seeder left"),
+            (true, false) => Some("no seeder has it"),
+        }
+    }
+
+    /// Starts the wait for a holder again (`get` on a download with none).
+    pub(super) fn wait_again(&mut self) {
+        self.since = None;
+        self.stranded = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_download_alone_for_a_while_fails_and_goes_on_when_a_holder_comes_back() {
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let mut alone = Alone::default();
+        assert_eq!(alone.note(0, "f", at(0)), None);
+        assert_eq!(alone.note(0, "f", at(19)), None);
+        assert_eq!(alone.why(), None);
+        let failed = alone.note(0, "f", at(20));
+        assert_eq!(failed.as_deref(), Some("failed: f: no seeder has it"));
+        assert_eq!(alone.note(0, "f", at(30)), None, "said once");
+        assert_eq!(alone.why(), Some("no seeder has it"));
+        let back = alone.note(2, "f", at(31));
+        assert_eq!(back.as_deref(), Some("going on: f (2 seeders)"));
+        assert_eq!(alone.why(), None);
+        assert_eq!(alone.note(0, "f", at(32)), None);
+        let failed = alone.note(0, "f", at(52));
+        assert_eq!(failed.as_deref(), Some("failed: f: no seeder left"));
+        alone.wait_again();
+        assert_eq!(alone.why(), None);
+        assert_eq!(alone.note(0, "f", at(53)), None);
+        assert_eq!(
+            alone.note(0, "f", at(72)),
+            None,
+            "waits its whole time again"
+        );
     }
 }

@@ -91,6 +91,7 @@ impl Core {
                     seeders: 0,
                     done: true,
                     told: false,
+                    alone: Default::default(),
                 }
             };
             self.records.push(Record {

@@ -73,13 +73,20 @@ impl Core {
                 .is_some_and(|(_, complete)| complete);
             let r = &mut self.records[at];
             let Kind::Download {
-                rate, done, told, ..
+                rate,
+                seeders,
+                done,
+                told,
+                alone,
             } = &mut r.kind
             else {
                 continue;
             };
             rate.sample(held);
             let name = view::escape(&r.meta.name);
+            if failure.is_none() && !complete {
+                lines.extend(alone.note(*seeders, &name, Instant::now()));
+            }
             if let Some(why) = failure {
                 if !std::mem::replace(told, true) {
                     lines.push(format!("failed: {name}: {}", view::escape(&why)));

@@ -65,7 +65,12 @@ fn scaled(mut value: f64) -> (f64, &'static str) {
 
 /// `n piece` or `n pieces`.
 pub(super) fn pieces(n: usize) -> String {
-    format!("{n} piece{}", if n == 1 { "" } else { "s" })
+    format!("{n} piece{}", plural(n))
+}
+
+/// The `s` after a count that is not 1.
+pub(super) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// Time left as `m:ss` (or `h:mm:ss`), `?` when nothing arrives.
