@@ -382,3 +382,27 @@ fn a_download_nobody_holds_fails_after_a_while_and_get_waits_again() {
     seeder.quit();
     taker.quit();
 }
+
+#[test]
+fn a_finished_download_is_said_while_the_shell_waits_for_a_line() {
+    let pair = Pair::start("states-news");
+    let mut seeder = pair.client("seeder", &[0, 1]);
+    let mut taker = pair.client("taker", &[0, 1]);
+    fs::write(seeder.path("notes.txt"), content(6, 600_000)).unwrap();
+    seeder.run("share notes.txt notes.mtorrent", "shared notes.txt");
+    hand_over(&seeder, &taker, "notes.mtorrent");
+    taker.run("get notes.mtorrent notes.out", "downloading notes.txt");
+    // No command is typed after the get: the line comes by itself, once.
+    let said = wait_until(LIMIT, || {
+        taker
+            .proc
+            .stdout()
+            .contains("\ncomplete: notes.txt (585.9 KiB)\n")
+    });
+    assert!(said, "{:?}", taker.proc.stdout());
+    taker.downloads_become(&["[S] notes.txt 585.9 KiB".to_string()]);
+    let out = taker.proc.stdout();
+    assert_eq!(out.matches("complete: notes.txt").count(), 1, "{out}");
+    seeder.quit();
+    taker.quit();
+}

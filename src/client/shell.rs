@@ -5,16 +5,25 @@
 use super::engine::{Cmd, Engine};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
 
 const HELP: &str = "\
 commands:
   share <path> <name>.mtorrent     share a file: writes its .mtorrent, registers as seeder
                                    (quote paths with spaces: share \"my file\" my.mtorrent)
-  get <file>.mtorrent <dest>       download in the background (dest may be a folder)
-  show downloads | show_downloads  [D] name 42% while downloading, [S] name when seeding
-  remove <file>.mtorrent           stop sharing a complete file (the file stays)
+  get <file>.mtorrent <dest>       download in the background (dest may be a folder);
+                                   on a failed download, tries again
+  show downloads | show_downloads  every file here: [D] name 42% 12.0/28.6 MiB 3.1 MiB/s
+                                   ETA 0:05 (2 seeders) while downloading, [S] name 28.6 MiB
+                                   when complete and shared, [F] name: why when it failed
+  remove <file>.mtorrent           stop sharing a file (the file stays), or cancel or clear
+                                   a download (its partial data is deleted)
   help [command]                   this text, or one command's lines
   quit                             leave every seeder list and exit
+A download that completes or fails says so on a line of its own.
 When commands come from a pipe or a file rather than a terminal, the client exits with status 1
 at the end of that input if any of them failed (printed an error line), else 0; quit exits 0.";
 
@@ -35,24 +44,81 @@ const LATER: &[&str] = &[
     "stop_share",
 ];
 
+/// How often news from the background (a download complete or failed) is looked for while
+/// the shell waits for a line.
+const NEWS: Duration = Duration::from_millis(250);
+
 /// Runs commands until `quit` or the end of stdin. Returns whether stdin, not a terminal (a
 /// script), ended after a command failed, for the client's exit status; `quit` is a success.
 pub fn run(engine: &Engine) -> bool {
     let stdin = io::stdin();
-    let prompt = stdin.is_terminal();
-    let mut input = stdin.lock();
+    let terminal = stdin.is_terminal();
+    // True while the shell waits for a line: news is printed then, never inside an answer.
+    let waiting = &Mutex::new(false);
+    let (stop, stopped) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        s.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(NEWS) {
+                let waiting = waiting.lock().unwrap_or_else(|e| e.into_inner());
+                if *waiting {
+                    print_news(engine, terminal, true);
+                }
+            }
+        });
+        let failed = read_commands(engine, &mut stdin.lock(), terminal, waiting);
+        drop(stop);
+        failed
+    })
+}
+
+/// Prints the lines about background changes not printed yet, each on its own line; on a
+/// terminal, over the prompt (`again`: one is shown) and with the prompt after them.
+fn print_news(engine: &Engine, terminal: bool, again: bool) {
+    let news = engine.take_events();
+    if news.is_empty() {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    if terminal && again {
+        // Back to the start of the line, cleared: the prompt is drawn again below.
+        let _ = out.write_all(b"\r\x1b[K");
+    }
+    for line in news {
+        let _ = writeln!(out, "{line}");
+    }
+    if terminal && again {
+        let _ = out.write_all(PROMPT.as_bytes());
+    }
+    let _ = out.flush();
+}
+
+const PROMPT: &str = "p2p> ";
+
+fn read_commands(
+    engine: &Engine,
+    input: &mut impl BufRead,
+    terminal: bool,
+    waiting: &Mutex<bool>,
+) -> bool {
     let mut failed = false;
     let mut line = Vec::new();
     loop {
-        if prompt {
-            print!("p2p> ");
-            let _ = io::stdout().flush();
+        {
+            let mut waiting = waiting.lock().unwrap_or_else(|e| e.into_inner());
+            print_news(engine, terminal, false);
+            if terminal {
+                print!("{PROMPT}");
+                let _ = io::stdout().flush();
+            }
+            *waiting = true;
         }
         line.clear();
-        match input.read_until(b'\n', &mut line) {
+        let read = input.read_until(b'\n', &mut line);
+        *waiting.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        match read {
             Ok(0) | Err(_) => {
                 // The shell's own prompt must not be glued to ours.
-                if prompt {
+                if terminal {
                     println!();
                 }
                 break;
@@ -69,7 +135,7 @@ pub fn run(engine: &Engine) -> bool {
         }
     }
     let _ = engine.ask(Cmd::Quit);
-    failed && !prompt
+    failed && !terminal
 }
 
 /// What the shell does after a line.
