@@ -18,6 +18,7 @@ pub mod protocol;
 pub(crate) mod rng;
 pub(crate) mod sendfile;
 pub(crate) mod server;
+pub(crate) mod signals;
 pub(crate) mod tracker;
 pub mod wire;
 
