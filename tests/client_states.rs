@@ -228,8 +228,52 @@ fn share_never_overwrites_a_mtorrent_it_did_not_write() {
     });
     assert!(said, "{err}");
     assert!(!err.contains("Share {"), "no Rust debug format: {err}");
+    // It is listed as failed until remove clears it.
+    c.downloads_become(&[
+        "[F] other.txt: not restored: b.mtorrent: No such file or directory (os error 2)"
+            .to_string(),
+    ]);
+    c.run(
+        "remove b.mtorrent",
+        "cleared other.txt (it was not restored)",
+    );
     c.downloads_become(&["no downloads and nothing shared".to_string()]);
+    assert_eq!(state_of(&c), "");
     c.quit();
+}
+
+#[test]
+fn a_download_that_cannot_come_back_is_listed_as_failed_until_get_or_remove() {
+    let pair = Pair::start("states-lost");
+    let mut seeder = pair.client("seeder", &[0, 1]);
+    let mut taker = pair.client("taker", &[0, 1]);
+    fs::write(seeder.path("gone"), content(7, 1000)).unwrap();
+    seeder.run("share gone gone.mtorrent", "shared gone");
+    hand_over(&seeder, &taker, "gone.mtorrent");
+    seeder.quit();
+    taker.run("get gone.mtorrent gone.out", "downloading gone");
+    taker.quit();
+    let text = fs::read_to_string(taker.path("gone.mtorrent")).unwrap();
+    fs::remove_file(taker.path("gone.mtorrent")).unwrap();
+    let failed = [
+        "[F] gone.out: not restored: gone.mtorrent: No such file or directory (os error 2)"
+            .to_string(),
+    ];
+    // Kept across restarts: each start tries again.
+    for _ in 0..2 {
+        taker.restart();
+        taker.downloads_become(&failed);
+        taker.quit();
+    }
+    taker.restart();
+    taker.downloads_become(&failed);
+    fs::write(taker.path("gone.mtorrent"), text).unwrap();
+    taker.run("get gone.mtorrent gone.out", "downloading gone");
+    seeder.restart();
+    taker.downloads_become(&["[S] gone 1000 B".to_string()]);
+    assert_eq!(fs::read(taker.path("gone.out")).unwrap(), content(7, 1000));
+    seeder.quit();
+    taker.quit();
 }
 
 #[test]

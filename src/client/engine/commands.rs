@@ -58,6 +58,7 @@ impl Core {
             path: path.into(),
         });
         self.register(&key);
+        self.lost.retain(|l| !l.is_of(mtorrent));
         self.save();
         self.notes.note(&format!(
             "share {} as {}",
@@ -107,6 +108,7 @@ impl Core {
         let dest = destination(dest, &info.name)?;
         self.start_download(info, mtorrent, &dest, false)
             .map_err(|e| format!("cannot download to {}: {e}", escape_path(&dest)))?;
+        self.lost.retain(|l| !l.is_of(mtorrent));
         self.refresh_holders();
         self.save();
         self.notes.note(&format!(
@@ -149,6 +151,11 @@ impl Core {
 
     pub(super) fn show(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.records.iter().map(|r| self.line_of(r)).collect();
+        lines.extend(
+            self.lost
+                .iter()
+                .map(|l| format!("[F] {}: {}", l.name, l.why)),
+        );
         if lines.is_empty() {
             lines.push("no downloads and nothing shared".to_string());
         }
@@ -190,13 +197,17 @@ impl Core {
 
     pub(super) fn remove(&mut self, mtorrent: &Path) -> Answer {
         let wanted = fs::canonicalize(mtorrent).unwrap_or_else(|_| mtorrent.to_path_buf());
-        let at = self
-            .records
-            .iter()
-            .position(|r| {
-                fs::canonicalize(&r.mtorrent).unwrap_or_else(|_| r.mtorrent.clone()) == wanted
-            })
-            .ok_or_else(|| format!("{} is not shared by this client", escape_path(mtorrent)))?;
+        let at = self.records.iter().position(|r| {
+            fs::canonicalize(&r.mtorrent).unwrap_or_else(|_| r.mtorrent.clone()) == wanted
+        });
+        let Some(at) = at else {
+            let at = self.lost.iter().position(|l| l.is_of(mtorrent));
+            let lost = at
+                .map(|at| self.lost.remove(at))
+                .ok_or_else(|| format!("{} is not shared by this client", escape_path(mtorrent)))?;
+            self.save();
+            return Ok(vec![format!("cleared {} (it was not restored)", lost.name)]);
+        };
         let r = self.records.remove(at);
         self.unregister(&r.key, r.meta.size, &r.meta.name);
         let name = escape(&r.meta.name);

@@ -141,6 +141,8 @@ struct Core {
     unregistering: BTreeMap<String, u64>,
     store: Arc<Store>,
     records: Vec<Record>,
+    /// Saved records that could not come back at the start.
+    lost: Vec<saved::Lost>,
     state_file: PathBuf,
     notes: Notes,
     refreshed: Option<Instant>,
@@ -167,6 +169,7 @@ pub fn start(
         unregistering: BTreeMap::new(),
         store,
         records: Vec::new(),
+        lost: Vec::new(),
         state_file: state_dir.join("client.state"),
         notes,
         refreshed: None,
@@ -175,9 +178,7 @@ pub fn start(
     let saved =
         state::load(&core.state_file).map_err(|e| Error::failed(core.state_file.display(), e))?;
     for record in saved {
-        if let Err(e) = core.restore(&record) {
-            eprintln!("client: not restoring {}: {e}", saved::describe(&record));
-        }
+        core.bring_back(record);
     }
     core.save();
     if let Err(e) = core.call(&Request::Ping) {
