@@ -266,9 +266,7 @@ fn the_demo_prints_each_peer_under_its_own_heading_in_order() {
     struct Group(u32);
     impl Drop for Group {
         fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-9", &format!("-{}", self.0)])
-                .status();
+            kill_group(self.0);
         }
     }
     let _group = Group(child.id());

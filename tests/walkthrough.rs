@@ -81,10 +81,7 @@ impl Terminal {
 impl Drop for Terminal {
     fn drop(&mut self) {
         // The group: sh and what it started (a tracker, a client).
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        kill_group(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -223,3 +223,20 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     };
     num(11) + num(12)
 }
+
+/// Sends SIGKILL to every process of group `pgid` (a child started with
+/// `process_group(0)`), by the system call itself: `kill(1)` from procps-ng 4.0.2 reads
+/// `kill -9 -PGID` as a signal to every process there is. A group id of 0 or 1 (this test's
+/// own group, or init) is never signalled.
+pub fn kill_group(pgid: u32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    const SIGKILL: i32 = 9;
+    if let Ok(pgid) = i32::try_from(pgid)
+        && pgid > 1
+    {
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        unsafe { kill(-pgid, SIGKILL) };
+    }
+}
