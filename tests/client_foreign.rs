@@ -60,6 +60,34 @@ fn a_file_of_another_pair_of_trackers_is_fetched_through_them() {
     assert_eq!(fs::read(other.path("far.out")).unwrap(), data);
 }
 
+#[test]
+fn what_a_client_fetched_from_another_swarm_is_offered_there() {
+    let first = Pair::start("foreign-offer-first");
+    let second = Pair::start("foreign-offer-second");
+    let data = content(17, PIECE + 99);
+    let mut seeder = first.client("seeder", &[0, 1]);
+    fs::write(seeder.path("far.bin"), &data).unwrap();
+    seeder.run("share far.bin far.mtorrent", "shared far.bin");
+    let mtorrent = fs::read_to_string(seeder.path("far.mtorrent")).unwrap();
+    // Step 1: a client of the second pair fetches it; the first pair's trackers then list it
+    // as a holder beside the seeder.
+    let mut other = second.client("other", &[0, 1]);
+    hand_over(&seeder, &other, "far.mtorrent");
+    other.run("get far.mtorrent far.out", "downloading far.bin");
+    other.downloads_become(&["[S] far.bin 512.1 KiB".to_string()]);
+    let hash = info_hash(&mtorrent);
+    first.seeders_become(&hash, data.len(), &[seeder.addr(), other.addr()], LIMIT);
+    // Step 2: the seeder stops sharing; a newcomer of the first pair gets the file from the
+    // client of the second.
+    let mut newcomer = first.client("newcomer", &[1]);
+    hand_over(&seeder, &newcomer, "far.mtorrent");
+    seeder.run("remove far.mtorrent", "removed far.bin");
+    first.seeders_become(&hash, data.len(), &[other.addr()], LIMIT);
+    newcomer.run("get far.mtorrent far.out", "downloading far.bin");
+    newcomer.downloads_become(&["[S] far.bin 512.1 KiB".to_string()]);
+    assert_eq!(fs::read(newcomer.path("far.out")).unwrap(), data);
+}
+
 /// A "tracker" that takes connections and never answers: every request to it waits the
 /// client's whole timeout (2 s).
 fn mute() -> (TcpListener, String) {

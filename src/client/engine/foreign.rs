@@ -1,22 +1,32 @@
 //! The trackers of other swarms: a `.mtorrent` whose two trackers are not the client's own
 //! pair (neither address is ours) is a file of another swarm, and who holds it is asked of the
 //! trackers it names. One request connection is kept per such pair, with failover between
-//! its two trackers as on our own pair; `SEEDERS` needs no session, so none is opened there.
-//! A pair where neither tracker answered is left alone for [`QUIET`] (the shell waits on the
-//! engine thread, which must not spend 4 s on it every second), and its downloads say so in
+//! its two trackers as on our own pair. What the client holds of such files is offered there
+//! too, in a session of its own at that pair (`OPEN`, a `SEED` whenever more pieces verified,
+//! an `ALIVE` when it has been quiet 3 s, `UNSEED` once the file is no longer here), all from
+//! the engine's refresh, so there is no second heartbeat thread per pair. A pair where
+//! neither tracker answered is left alone for [`QUIET`] (the shell waits on the engine
+//! thread, which must not spend 4 s on it every second), and its downloads say so in
 //! `show downloads` rather than sitting at a silent 0%.
 
-use super::tracker_link::{call_on, describe};
-use super::{Core, Kind, Record};
+use super::tracker_link::{call_on, describe, nothing, unknown_session};
+use super::{Core, Kind, Record, view};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::Request;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long a pair where neither tracker answered is not asked again.
 pub(super) const QUIET: Duration = Duration::from_secs(10);
 
-/// The links to the trackers of other swarms that unfinished downloads name.
+/// How long the session at a pair may go unheard before an `ALIVE` (its time-to-live is 15 s).
+const ALIVE_EVERY: Duration = Duration::from_secs(3);
+
+/// More of a reply to read after its first line (a list's lines), or nothing.
+type More<'a> = &'a mut dyn FnMut(&mut Link, &[String]) -> Result<(), LinkError>;
+
+/// The links to the trackers of other swarms that this client's files name.
 #[derive(Default)]
 pub(super) struct Foreign {
     pairs: Vec<Pair>,
@@ -32,12 +42,23 @@ struct Pair {
     /// When neither tracker answered, and why (the last failure): not asked again before
     /// [`QUIET`] has passed.
     silent: Option<(Instant, String)>,
+    /// This client's session at the pair, what it was told this client holds (info hash →
+    /// bitset word and size), and when the pair last answered.
+    token: Option<String>,
+    offered: BTreeMap<String, (String, u64)>,
+    heard: Option<Instant>,
 }
 
-/// What asking a foreign pair came to.
-pub(super) enum Asked {
-    /// The reply's lines.
-    Lines(Vec<String>),
+/// What this client holds of one file of another swarm, as its trackers are told.
+struct Offer {
+    key: String,
+    name: String,
+    size: u64,
+    bits: String,
+}
+
+/// Why a pair gave nothing back.
+pub(super) enum Failed {
     /// A tracker answered `ERR`: nothing to learn this time, but the pair is alive.
     Refused(String),
     /// Neither tracker answered now (`why`; `first`: the pair answered the time before).
@@ -55,6 +76,124 @@ fn same_pair(a: [SocketAddr; 2], b: [SocketAddr; 2]) -> bool {
     sorted(a) == sorted(b)
 }
 
+impl Pair {
+    /// Sends `req` to the tracker used last, then to the other if that one does not answer;
+    /// not at all while the pair rests.
+    fn call(&mut self, req: &Request, more: More<'_>) -> Result<Vec<String>, Failed> {
+        if self
+            .silent
+            .as_ref()
+            .is_some_and(|(since, _)| since.elapsed() < QUIET)
+        {
+            return Err(Failed::Resting);
+        }
+        let turns = if self.addrs[0] == self.addrs[1] { 1 } else { 2 };
+        let mut why = String::new();
+        for _ in 0..turns {
+            let addr = self.addrs[self.at % 2];
+            match call_on(&mut self.link, addr, req, more) {
+                Ok(words) => {
+                    (self.silent, self.heard) = (None, Some(Instant::now()));
+                    return Ok(words);
+                }
+                Err(LinkError::Refused(r)) => {
+                    (self.silent, self.heard) = (None, Some(Instant::now()));
+                    return Err(Failed::Refused(r));
+                }
+                Err(e) => {
+                    why = format!("{addr}: {}", describe(&e));
+                    self.link = None;
+                    self.at = (self.at + 1) % turns;
+                }
+            }
+        }
+        let first = self.silent.is_none();
+        self.silent = Some((Instant::now(), why.clone()));
+        Err(Failed::Silent { why, first })
+    }
+
+    /// Tells the pair what this client holds of its files (`offers`): opens a session if
+    /// there is none, sends a `SEED` for each file whose pieces changed, an `UNSEED` for each
+    /// no longer here, and an `ALIVE` when nothing else was sent lately.
+    fn offer(&mut self, me: SocketAddr, offers: &[Offer]) -> Result<(), Failed> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => {
+                let words = self.call(&Request::Open { addr: me }, &mut nothing)?;
+                let token = words
+                    .first()
+                    .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .ok_or_else(|| Failed::Refused(format!("OPEN answered {words:?}")))?;
+                self.offered.clear();
+                self.token.insert(token.clone()).clone()
+            }
+        };
+        let changed = offers
+            .iter()
+            .filter(|o| self.offered.get(&o.key) != Some(&(o.bits.clone(), o.size)));
+        let mut asks: Vec<(Request, Option<(String, u64)>)> = changed
+            .map(|o| {
+                let seed = Request::Seed {
+                    token: token.clone(),
+                    key: o.key.clone(),
+                    name: o.name.clone(),
+                    size: o.size,
+                    bits: o.bits.clone(),
+                };
+                (seed, Some((o.bits.clone(), o.size)))
+            })
+            .collect();
+        for (key, (_, size)) in &self.offered {
+            if !offers.iter().any(|o| &o.key == key) {
+                let unseed = Request::Unseed {
+                    token: token.clone(),
+                    key: key.clone(),
+                    size: *size,
+                };
+                asks.push((unseed, None));
+            }
+        }
+        if asks.is_empty() && self.heard.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
+            let alive = Request::Alive {
+                token: token.clone(),
+            };
+            asks.push((alive, None));
+        }
+        for (req, told) in asks {
+            let outcome = self.call(&req, &mut nothing);
+            if let Err(Failed::Refused(r)) = &outcome
+                && unknown_session(&LinkError::Refused(r.clone()))
+            {
+                // Forgotten (silent too long): the next refresh opens a new session.
+                self.token = None;
+                return Ok(());
+            }
+            let refused = matches!(outcome, Err(Failed::Refused(_)));
+            if outcome.is_ok() || refused {
+                // A refusal is not sent again until the file changes (said once).
+                match (&req, told) {
+                    (Request::Seed { key, .. }, Some(told)) => {
+                        self.offered.insert(key.clone(), told);
+                    }
+                    (Request::Unseed { key, .. }, _) => {
+                        self.offered.remove(key);
+                    }
+                    _ => {}
+                }
+            }
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session at the pair, if it has one and the pair is not resting.
+    fn quit(&mut self) {
+        if let Some(token) = self.token.take() {
+            let _ = self.call(&Request::Quit { token }, &mut nothing);
+        }
+    }
+}
+
 impl Foreign {
     /// The pair `addrs` names, added the first time it is asked for.
     fn pair(&mut self, addrs: [SocketAddr; 2]) -> &mut Pair {
@@ -66,6 +205,9 @@ impl Foreign {
                     link: None,
                     at: 0,
                     silent: None,
+                    token: None,
+                    offered: BTreeMap::new(),
+                    heard: None,
                 });
                 self.pairs.len() - 1
             }
@@ -73,8 +215,13 @@ impl Foreign {
         &mut self.pairs[at]
     }
 
-    /// Forgets the pairs no download in `used` names any more (their links close).
+    /// Forgets the pairs no file in `used` names any more, ending the session there.
     pub(super) fn keep_only(&mut self, used: &[[SocketAddr; 2]]) {
+        for pair in &mut self.pairs {
+            if !used.iter().any(|u| same_pair(pair.addrs, *u)) {
+                pair.quit();
+            }
+        }
         self.pairs
             .retain(|p| used.iter().any(|u| same_pair(p.addrs, *u)));
     }
@@ -86,45 +233,18 @@ impl Foreign {
             .any(|p| same_pair(p.addrs, addrs) && p.silent.is_some())
     }
 
-    /// Sends `req` (answered `OK <n>` and n lines) to the pair `addrs`: the tracker used last,
-    /// then the other if that one does not answer; not at all while the pair rests.
-    pub(super) fn ask_list(&mut self, addrs: [SocketAddr; 2], req: &Request) -> Asked {
-        let pair = self.pair(addrs);
-        if pair
-            .silent
-            .as_ref()
-            .is_some_and(|(since, _)| since.elapsed() < QUIET)
-        {
-            return Asked::Resting;
-        }
-        let turns = if addrs[0] == addrs[1] { 1 } else { 2 };
-        let mut why = String::new();
-        for _ in 0..turns {
-            let addr = pair.addrs[pair.at % 2];
-            let mut lines = Vec::new();
-            let mut more = |link: &mut Link, words: &[String]| -> Result<(), LinkError> {
-                lines = link.lines(number(words, 0)?)?;
-                Ok(())
-            };
-            match call_on(&mut pair.link, addr, req, &mut more) {
-                Ok(_) => {
-                    pair.silent = None;
-                    return Asked::Lines(lines);
-                }
-                Err(LinkError::Refused(r)) => {
-                    pair.silent = None;
-                    return Asked::Refused(r);
-                }
-                Err(e) => {
-                    why = format!("{addr}: {}", describe(&e));
-                    pair.link = None;
-                    pair.at = (pair.at + 1) % turns;
-                }
-            }
-        }
-        let first = pair.silent.is_none();
-        pair.silent = Some((Instant::now(), why.clone()));
-        Asked::Silent { why, first }
+    /// Sends `req` (answered `OK <n>` and n lines) to the pair `addrs`; returns the lines.
+    pub(super) fn ask_list(
+        &mut self,
+        addrs: [SocketAddr; 2],
+        req: &Request,
+    ) -> Result<Vec<String>, Failed> {
+        let mut lines = Vec::new();
+        self.pair(addrs).call(req, &mut |link, words| {
+            lines = link.lines(number(words, 0)?)?;
+            Ok(())
+        })?;
+        Ok(lines)
     }
 }
 
@@ -156,6 +276,57 @@ impl Core {
         .then(|| silent_words(addrs))
     }
 
+    /// Offers what this client holds of other swarms' files to their trackers (see
+    /// [`Pair::offer`]), and ends the sessions at pairs no file names any more.
+    pub(super) fn offer_foreign(&mut self) {
+        let mut offers: Vec<([SocketAddr; 2], Offer)> = Vec::new();
+        for r in self
+            .records
+            .iter()
+            .filter(|r| self.is_foreign(r.meta.trackers))
+        {
+            let Some((bits, _)) = self.live_progress(&r.key) else {
+                continue;
+            };
+            let offer = Offer {
+                key: r.key.clone(),
+                name: r.meta.name.clone(),
+                size: r.meta.size,
+                bits: bits.to_word(),
+            };
+            offers.push((r.meta.trackers, offer));
+        }
+        let mut pairs: Vec<[SocketAddr; 2]> = Vec::new();
+        for (addrs, _) in &offers {
+            if !pairs.iter().any(|p| same_pair(*p, *addrs)) {
+                pairs.push(*addrs);
+            }
+        }
+        self.foreign.keep_only(&pairs);
+        let me = self.me;
+        for addrs in pairs {
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut offers)
+                .into_iter()
+                .partition(|(a, _)| same_pair(*a, addrs));
+            offers = rest;
+            let name = mine
+                .first()
+                .map(|(_, o)| o.name.clone())
+                .unwrap_or_default();
+            let mine: Vec<Offer> = mine.into_iter().map(|(_, o)| o).collect();
+            let outcome = self.foreign.pair(addrs).offer(me, &mine);
+            self.note_failed(addrs, &view::escape(&name), "SEED", outcome.err());
+        }
+    }
+
+    /// Ends this client's sessions at other swarms' trackers (at `quit`; without it they
+    /// lapse after the trackers' 15 s time-to-live).
+    // Called once `Cmd::Quit` (mod.rs, outside this room's change) calls it.
+    #[allow(dead_code)]
+    pub(super) fn quit_foreign(&mut self) {
+        self.foreign.keep_only(&[]);
+    }
+
     /// The `SEEDERS` lines for a file of `.mtorrent` trackers `addrs`: from our own pair, or
     /// from the trackers named when they are another swarm's. None when nobody answered (or
     /// the foreign pair is resting); an outage of a foreign pair and its end go to the notes.
@@ -170,7 +341,7 @@ impl Core {
         }
         let was_silent = self.foreign.silent(addrs);
         match self.foreign.ask_list(addrs, req) {
-            Asked::Lines(lines) => {
+            Ok(lines) => {
                 if was_silent {
                     self.notes.note(&format!(
                         "the trackers of {name} answer again ({} and {})",
@@ -179,22 +350,29 @@ impl Core {
                 }
                 Some(lines)
             }
-            Asked::Refused(why) => {
+            Err(failed) => {
+                self.note_failed(addrs, name, "SEEDERS", Some(failed));
+                None
+            }
+        }
+    }
+
+    /// Writes in the notes why a foreign pair gave nothing back to `what` about `name`: a
+    /// refusal, or the start of an outage (once, not at every try).
+    fn note_failed(&mut self, addrs: [SocketAddr; 2], name: &str, what: &str, f: Option<Failed>) {
+        match f {
+            Some(Failed::Refused(why)) => {
                 self.notes
-                    .note(&format!("the trackers of {name} refused SEEDERS: {why}"));
-                None
+                    .note(&format!("the trackers of {name} refused {what}: {why}"));
             }
-            Asked::Silent { why, first } => {
-                if first {
-                    self.notes.note(&format!(
-                        "{name}: {} (last: {why}); asking again every {} s",
-                        silent_words(addrs),
-                        QUIET.as_secs()
-                    ));
-                }
-                None
+            Some(Failed::Silent { why, first: true }) => {
+                self.notes.note(&format!(
+                    "{name}: {} (last: {why}); asking again every {} s",
+                    silent_words(addrs),
+                    QUIET.as_secs()
+                ));
             }
-            Asked::Resting => None,
+            _ => {}
         }
     }
 }
@@ -242,7 +420,7 @@ mod tests {
         let mut foreign = Foreign::default();
         assert!(!foreign.silent([a, b]));
         let asked = foreign.ask_list([a, b], &seeders());
-        assert!(matches!(asked, Asked::Silent { first: true, .. }));
+        assert!(matches!(asked, Err(Failed::Silent { first: true, .. })));
         assert!(foreign.silent([b, a]), "the same pair in either order");
         let tried = |c: &AtomicUsize| c.load(Ordering::SeqCst);
         assert_eq!(
@@ -253,7 +431,7 @@ mod tests {
         // Within QUIET neither is asked again: the engine thread does not wait on them.
         assert!(matches!(
             foreign.ask_list([b, a], &seeders()),
-            Asked::Resting
+            Err(Failed::Resting)
         ));
         assert_eq!((tried(&a_count), tried(&b_count)), (1, 1));
         foreign.keep_only(&[]);
@@ -269,7 +447,7 @@ mod tests {
         let mut foreign = Foreign::default();
         assert!(matches!(
             foreign.ask_list([a, a], &seeders()),
-            Asked::Silent { .. }
+            Err(Failed::Silent { .. })
         ));
         assert_eq!(
             silent_words([a, b]),

@@ -113,8 +113,8 @@ impl Core {
                 )
             })
             .collect();
-        let pairs: Vec<[SocketAddr; 2]> = files.iter().map(|f| f.2).collect();
-        self.foreign.keep_only(&pairs);
+        // Other swarms hear what this client holds of their files before it asks them.
+        self.offer_foreign();
         for (key, size, trackers, name) in files {
             let seeders = Request::Seeders {
                 key: key.clone(),
