@@ -13,12 +13,15 @@ use super::tracker_link::{call_on, describe, nothing, unknown_session};
 use super::{Core, Kind, Record, view};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::Request;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long a pair where neither tracker answered is not asked again.
 pub(super) const QUIET: Duration = Duration::from_secs(10);
+
+/// How many of a pair's refusals are written in the notes (each once).
+const REFUSALS_SAID: usize = 32;
 
 /// How long the session at a pair may go unheard before an `ALIVE` (its time-to-live is 15 s).
 const ALIVE_EVERY: Duration = Duration::from_secs(3);
@@ -47,6 +50,11 @@ struct Pair {
     token: Option<String>,
     offered: BTreeMap<String, (String, u64)>,
     heard: Option<Instant>,
+    /// The pair answered after an outage, not yet written in the notes.
+    back: bool,
+    /// The refusals already written in the notes (so a refusal repeated every second is
+    /// said once).
+    said: BTreeSet<String>,
 }
 
 /// What this client holds of one file of another swarm, as its trackers are told.
@@ -93,11 +101,11 @@ impl Pair {
             let addr = self.addrs[self.at % 2];
             match call_on(&mut self.link, addr, req, more) {
                 Ok(words) => {
-                    (self.silent, self.heard) = (None, Some(Instant::now()));
+                    self.answered();
                     return Ok(words);
                 }
                 Err(LinkError::Refused(r)) => {
-                    (self.silent, self.heard) = (None, Some(Instant::now()));
+                    self.answered();
                     return Err(Failed::Refused(r));
                 }
                 Err(e) => {
@@ -110,6 +118,14 @@ impl Pair {
         let first = self.silent.is_none();
         self.silent = Some((Instant::now(), why.clone()));
         Err(Failed::Silent { why, first })
+    }
+
+    /// A tracker of the pair answered: an outage, if there was one, is over.
+    fn answered(&mut self) {
+        self.heard = Some(Instant::now());
+        if self.silent.take().is_some() {
+            self.back = true;
+        }
     }
 
     /// Tells the pair what this client holds of its files (`offers`): opens a session if
@@ -208,6 +224,8 @@ impl Foreign {
                     token: None,
                     offered: BTreeMap::new(),
                     heard: None,
+                    back: false,
+                    said: BTreeSet::new(),
                 });
                 self.pairs.len() - 1
             }
@@ -231,6 +249,17 @@ impl Foreign {
         self.pairs
             .iter()
             .any(|p| same_pair(p.addrs, addrs) && p.silent.is_some())
+    }
+
+    /// Whether the pair `addrs` answered after an outage since this was last asked.
+    fn take_back(&mut self, addrs: [SocketAddr; 2]) -> bool {
+        std::mem::take(&mut self.pair(addrs).back)
+    }
+
+    /// Whether refusal `text` from the pair `addrs` is new (and to be written in the notes).
+    fn new_refusal(&mut self, addrs: [SocketAddr; 2], text: &str) -> bool {
+        let said = &mut self.pair(addrs).said;
+        said.len() < REFUSALS_SAID && said.insert(text.to_string())
     }
 
     /// Sends `req` (answered `OK <n>` and n lines) to the pair `addrs`; returns the lines.
@@ -339,29 +368,28 @@ impl Core {
         if !self.is_foreign(addrs) {
             return self.call_list(req).ok();
         }
-        let was_silent = self.foreign.silent(addrs);
-        match self.foreign.ask_list(addrs, req) {
-            Ok(lines) => {
-                if was_silent {
-                    self.notes.note(&format!(
-                        "the trackers of {name} answer again ({} and {})",
-                        addrs[0], addrs[1]
-                    ));
-                }
-                Some(lines)
-            }
-            Err(failed) => {
-                self.note_failed(addrs, name, "SEEDERS", Some(failed));
-                None
-            }
-        }
+        let asked = self.foreign.ask_list(addrs, req);
+        let (lines, failed) = match asked {
+            Ok(lines) => (Some(lines), None),
+            Err(failed) => (None, Some(failed)),
+        };
+        self.note_failed(addrs, name, "SEEDERS", failed);
+        lines
     }
 
-    /// Writes in the notes why a foreign pair gave nothing back to `what` about `name`: a
-    /// refusal, or the start of an outage (once, not at every try).
+    /// Writes in the notes what changed at a foreign pair after asking it `what` about
+    /// `name` (failing with `f`): the end of an outage, a refusal (each once), or the start
+    /// of an outage (once, not at every try).
     fn note_failed(&mut self, addrs: [SocketAddr; 2], name: &str, what: &str, f: Option<Failed>) {
+        if self.foreign.take_back(addrs) {
+            let (a, b) = (addrs[0], addrs[1]);
+            let line = format!("the trackers of {name} answer again ({a} and {b})");
+            self.notes.note(&line);
+        }
         match f {
-            Some(Failed::Refused(why)) => {
+            Some(Failed::Refused(why))
+                if self.foreign.new_refusal(addrs, &format!("{what} {why}")) =>
+            {
                 self.notes
                     .note(&format!("the trackers of {name} refused {what}: {why}"));
             }
