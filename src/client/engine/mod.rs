@@ -10,6 +10,7 @@
 //! rates are shown).
 
 mod commands;
+mod foreign;
 mod heartbeat;
 mod in_use;
 mod notes;
@@ -147,6 +148,8 @@ struct Core {
     notes: Notes,
     refreshed: Option<Instant>,
     events: Events,
+    /// The links to the trackers of other swarms' `.mtorrent`s.
+    foreign: foreign::Foreign,
 }
 
 /// Loads the saved state (re-verifying what is on disk), opens a session and registers
@@ -174,6 +177,7 @@ pub fn start(
         notes,
         refreshed: None,
         events: Events::default(),
+        foreign: foreign::Foreign::default(),
     };
     let saved =
         state::load(&core.state_file).map_err(|e| Error::failed(core.state_file.display(), e))?;

@@ -103,21 +103,32 @@ impl Core {
         finished
     }
 
-    /// Asks who holds each unfinished download, and starts workers for new holders.
+    /// Asks who holds each unfinished download (of another swarm: its own trackers), and
+    /// starts workers for new holders.
     pub(super) fn refresh_holders(&mut self) {
         self.refreshed = Some(Instant::now());
-        let files: Vec<(String, u64)> = self
+        let files: Vec<(String, u64, [SocketAddr; 2], String)> = self
             .records
             .iter()
             .filter(|r| self.live_progress(&r.key).is_some_and(|(_, done)| !done))
-            .map(|r| (r.key.clone(), r.meta.size))
+            .map(|r| {
+                (
+                    r.key.clone(),
+                    r.meta.size,
+                    r.meta.trackers,
+                    r.meta.name.clone(),
+                )
+            })
             .collect();
-        for (key, size) in files {
+        // Other swarms hear what this client holds of their files before it asks them.
+        self.offer_foreign();
+        for (key, size, trackers, name) in files {
             let seeders = Request::Seeders {
                 key: key.clone(),
                 size,
             };
-            let Ok(lines) = self.call_list(&seeders) else {
+            let name = view::escape(&name);
+            let Some(lines) = self.holders_from(trackers, &name, &seeders) else {
                 continue;
             };
             let npieces = self.store.progress(&key).map_or(0, |(b, _)| b.num_bits());
