@@ -133,7 +133,6 @@ fn trackers_that_do_not_answer_are_noted_and_not_waited_on_at_every_command() {
 }
 
 #[test]
-#[ignore = "needs commands.rs line_of to end the line with Core::trackers_silent"]
 fn a_download_whose_trackers_do_not_answer_says_so_in_show_downloads() {
     let pair = Pair::start("foreign-dead");
     let (a, b) = (
@@ -152,4 +151,10 @@ fn a_download_whose_trackers_do_not_answer_says_so_in_show_downloads() {
     client.downloads_where(&end, |lines| {
         lines.len() == 1 && lines[0].starts_with("[D] dead.bin 0% ") && lines[0].ends_with(&end)
     });
+    // Past the wait for a holder (20 s) it is failed, for that reason, said once.
+    let why = format!("its trackers {a} and {b} do not answer");
+    client.downloads_become(&[format!("[F] dead.bin: {why}")]);
+    let said = format!("failed: dead.bin: {why}");
+    let seen = wait_until(LIMIT, || client.proc.stdout().contains(&said));
+    assert!(seen, "{}", client.proc.stdout());
 }

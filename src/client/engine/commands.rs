@@ -171,10 +171,7 @@ impl Core {
         let Some((bits, complete)) = self.store.progress(&r.key) else {
             return format!("[F] {name}: no longer here");
         };
-        if let Kind::Download { alone, .. } = &r.kind
-            && !complete
-            && let Some(why) = alone.why()
-        {
+        if !complete && let Some(why) = self.why_stranded(r) {
             return format!("[F] {name}: {why}");
         }
         let (rate, seeders) = match &r.kind {
@@ -186,12 +183,14 @@ impl Core {
         let percent = (bits.count() * 100)
             .checked_div(bits.num_bits())
             .unwrap_or(100);
+        let holders = self
+            .trackers_silent(r)
+            .unwrap_or_else(|| format!("{seeders} seeder{}", view::plural(seeders)));
         format!(
-            "[D] {name} {percent}% {} {}/s ETA {} ({seeders} seeder{})",
+            "[D] {name} {percent}% {} {}/s ETA {} ({holders})",
             view::part_of(held, total),
             view::size(rate as u64),
             view::eta(total - held, rate),
-            view::plural(seeders)
         )
     }
 

@@ -295,8 +295,6 @@ impl Core {
     /// For `show downloads`: when `r` is a download of another swarm whose trackers both
     /// did not answer the last time, the words that end its line in place of its seeders
     /// (`its trackers A and B do not answer`).
-    // Shown once `line_of` (commands.rs, another engineer's room) calls it.
-    #[allow(dead_code)]
     pub(super) fn trackers_silent(&self, r: &Record) -> Option<String> {
         let addrs = r.meta.trackers;
         (matches!(r.kind, Kind::Download { .. })
@@ -351,7 +349,6 @@ impl Core {
     /// Ends this client's sessions at other swarms' trackers (at `quit`; without it they
     /// lapse after the trackers' 15 s time-to-live).
     // Called once `Cmd::Quit` (mod.rs, outside this room's change) calls it.
-    #[allow(dead_code)]
     pub(super) fn quit_foreign(&mut self) {
         self.foreign.keep_only(&[]);
     }

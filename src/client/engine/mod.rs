@@ -6,8 +6,8 @@
 //! restore across runs), [`records`] (adding a download, reading progress),
 //! [`tracker_link`] (the request connection, the session, failover), [`heartbeat`] (the
 //! session's `ALIVE`s, on a thread of their own), [`in_use`] (which tracker and token the
-//! two threads share), [`notes`] (the `--log` file) and [`view`] (how names, sizes and
-//! rates are shown).
+//! two threads share), [`foreign`] (the trackers of another swarm's `.mtorrent`s),
+//! [`notes`] (the `--log` file) and [`view`] (how names, sizes and rates are shown).
 
 mod commands;
 mod foreign;
@@ -249,6 +249,7 @@ impl Core {
                     }
                     self.in_use.set_token(None);
                 }
+                self.quit_foreign();
                 self.save();
                 self.store.shut_down();
                 Ok(vec![])

@@ -71,6 +71,16 @@ impl Core {
             .sum()
     }
 
+    /// Why download `r` is shown as failed for want of a holder (its trackers do not
+    /// answer, or none lists a holder), or None.
+    pub(super) fn why_stranded(&self, r: &Record) -> Option<String> {
+        let Kind::Download { alone, .. } = &r.kind else {
+            return None;
+        };
+        let why = alone.why()?;
+        Some(self.trackers_silent(r).unwrap_or_else(|| why.to_string()))
+    }
+
     /// Keeps a line for the shell to print between prompts (see `Engine::take_events`).
     pub(super) fn event(&mut self, line: String) {
         self.notes.note(&line);
@@ -93,30 +103,34 @@ pub(super) struct Alone {
     stranded: bool,
 }
 
+/// A change of a download's state that [`Alone`] notices.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Turn {
+    /// No holder was listed for [`NO_SEEDER`]: it is shown as failed.
+    Stranded,
+    /// A holder is listed again: it goes on.
+    GoingOn,
+}
+
 /// How long a download may have no holder before it is shown as failed: longer than a
 /// seeder's time-to-live at the trackers, so a seeder that failed over is not counted gone.
 const NO_SEEDER: Duration = Duration::from_secs(20);
 
 impl Alone {
-    /// Notes that `seeders` holders are listed at `now`; returns the line to say when the
+    /// Notes that `seeders` holders are listed at `now`; returns the turn to say when the
     /// download becomes failed for want of a seeder, or goes on again.
-    pub(super) fn note(&mut self, seeders: usize, name: &str, now: Instant) -> Option<String> {
+    pub(super) fn note(&mut self, seeders: usize, now: Instant) -> Option<Turn> {
         if seeders > 0 {
             self.since = None;
             self.had_seeder = true;
-            return std::mem::replace(&mut self.stranded, false).then(|| {
-                format!(
-                    "going on: {name} ({seeders} seeder{})",
-                    super::view::plural(seeders)
-                )
-            });
+            return std::mem::replace(&mut self.stranded, false).then_some(Turn::GoingOn);
         }
         let since = *self.since.get_or_insert(now);
         if self.stranded || now.saturating_duration_since(since) < NO_SEEDER {
             return None;
         }
         self.stranded = true;
-        Some(format!("failed: {name}: {}", self.why()?))
+        Some(Turn::Stranded)
     }
 
     /// Why the download is failed (no holder for a while), or None.
@@ -144,26 +158,20 @@ mod tests {
         let t0 = Instant::now();
         let at = |secs| t0 + Duration::from_secs(secs);
         let mut alone = Alone::default();
-        assert_eq!(alone.note(0, "f", at(0)), None);
-        assert_eq!(alone.note(0, "f", at(19)), None);
+        assert_eq!(alone.note(0, at(0)), None);
+        assert_eq!(alone.note(0, at(19)), None);
         assert_eq!(alone.why(), None);
-        let failed = alone.note(0, "f", at(20));
-        assert_eq!(failed.as_deref(), Some("failed: f: no seeder has it"));
-        assert_eq!(alone.note(0, "f", at(30)), None, "said once");
+        assert_eq!(alone.note(0, at(20)), Some(Turn::Stranded));
+        assert_eq!(alone.note(0, at(30)), None, "said once");
         assert_eq!(alone.why(), Some("no seeder has it"));
-        let back = alone.note(2, "f", at(31));
-        assert_eq!(back.as_deref(), Some("going on: f (2 seeders)"));
+        assert_eq!(alone.note(2, at(31)), Some(Turn::GoingOn));
         assert_eq!(alone.why(), None);
-        assert_eq!(alone.note(0, "f", at(32)), None);
-        let failed = alone.note(0, "f", at(52));
-        assert_eq!(failed.as_deref(), Some("failed: f: no seeder left"));
+        assert_eq!(alone.note(0, at(32)), None);
+        assert_eq!(alone.note(0, at(52)), Some(Turn::Stranded));
+        assert_eq!(alone.why(), Some("no seeder left"));
         alone.wait_again();
         assert_eq!(alone.why(), None);
-        assert_eq!(alone.note(0, "f", at(53)), None);
-        assert_eq!(
-            alone.note(0, "f", at(72)),
-            None,
-            "waits its whole time again"
-        );
+        assert_eq!(alone.note(0, at(53)), None);
+        assert_eq!(alone.note(0, at(72)), None, "waits its whole time again");
     }
 }

@@ -2,6 +2,7 @@
 //! tracker about newly verified pieces, noticing finished downloads, and refreshing who holds
 //! each unfinished download so download workers start for new holders.
 
+use super::records::Turn;
 use super::{Core, Kind, view};
 use crate::chunk::Bitset;
 use crate::peer::download;
@@ -75,18 +76,34 @@ impl Core {
             let Kind::Download {
                 rate,
                 seeders,
-                done,
-                told,
                 alone,
+                ..
             } = &mut r.kind
             else {
                 continue;
             };
             rate.sample(held);
             let name = view::escape(&r.meta.name);
-            if failure.is_none() && !complete {
-                lines.extend(alone.note(*seeders, &name, Instant::now()));
+            let turn = (failure.is_none() && !complete)
+                .then(|| alone.note(*seeders, Instant::now()))
+                .flatten();
+            let holders = *seeders;
+            match turn {
+                Some(Turn::Stranded) => {
+                    let why = self.why_stranded(&self.records[at]).unwrap_or_default();
+                    lines.push(format!("failed: {name}: {why}"));
+                    continue;
+                }
+                Some(Turn::GoingOn) => lines.push(format!(
+                    "going on: {name} ({holders} seeder{})",
+                    view::plural(holders)
+                )),
+                None => {}
             }
+            let r = &mut self.records[at];
+            let Kind::Download { done, told, .. } = &mut r.kind else {
+                continue;
+            };
             if let Some(why) = failure {
                 if !std::mem::replace(told, true) {
                     lines.push(format!("failed: {name}: {}", view::escape(&why)));
