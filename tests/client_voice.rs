@@ -93,9 +93,12 @@ fn a_script_whose_command_failed_exits_1_and_a_clean_one_exits_0() {
     let ran = piped(&pair, &pair.root.path().join("failing"), failing);
     assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains("error: "), "{}", ran.stderr);
-    // An explicit quit is the user's choice to end well (the shell's help says so).
+    // A script that ends with quit tells the same.
     let quits = b"bogus\nquit\n";
     let ran = piped(&pair, &pair.root.path().join("quits"), quits);
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
+    let quits = b"show downloads\nquit\n";
+    let ran = piped(&pair, &pair.root.path().join("quits-clean"), quits);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
 }
 

@@ -248,9 +248,12 @@ fn the_pair_converges_after_a_random_schedule_and_every_shared_file_is_fetched_w
             want.push((name.clone(), data));
         }
     }
-    let lines: Vec<String> = want.iter().map(|(n, _)| format!("[S] {n}")).collect();
-    if !lines.is_empty() {
-        fresh.downloads_become(&lines);
+    // Each is complete and shared: `[S] name size`.
+    let names: Vec<String> = want.iter().map(|(n, _)| format!("[S] {n} ")).collect();
+    if !names.is_empty() {
+        fresh.downloads_where("every file complete", |lines| {
+            lines.len() == names.len() && lines.iter().zip(&names).all(|(l, n)| l.starts_with(n))
+        });
     }
     for (name, data) in &want {
         let got = fs::read(fresh.path(&format!("{name}.out"))).unwrap_or_default();

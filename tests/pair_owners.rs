@@ -81,7 +81,7 @@ fn a_stranger_changes_nothing_of_alices_registrations_and_a_false_claim_blocks_n
     let mut bob = pair.client("bob", &[1, 0]);
     hand_over(&alice, &bob, "f3.mtorrent");
     bob.run("get f3.mtorrent f3.out", "downloading f3");
-    bob.downloads_become(&["[S] f3".to_string()]);
+    bob.downloads_become(&["[S] f3 514.9 KiB".to_string()]);
     assert_eq!(fs::read(bob.path("f3.out")).unwrap(), files[3].1);
     let sixth = content(106, 3000);
     let hash6 = share(&mut alice, "f5", &sixth);
@@ -141,7 +141,7 @@ fn a_killed_client_is_dropped_after_its_time_to_live_and_a_frozen_one_comes_back
     });
     // Step 4: carol resumes: her next heartbeat lists her again, and bob's get completes.
     carol.proc.thaw();
-    bob.downloads_become(&["[S] f".to_string()]);
+    bob.downloads_become(&["[S] f 1.0 MiB".to_string()]);
     assert_eq!(fs::read(bob.path("f.out")).unwrap(), data);
     pair.seeders_become(&hash, size, &[bob.addr(), carol.addr()], TTL_AND_SLACK);
     bob.quit();

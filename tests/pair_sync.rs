@@ -51,7 +51,7 @@ fn a_removal_made_while_the_twin_is_frozen_stays_removed_on_both_and_after_a_res
     pair.seeders_become(&h1, one.len(), &[seeder.addr()], SETTLE);
     hand_over(&seeder, &taker, "f1.mtorrent");
     taker.run("get f1.mtorrent f1.out", "downloading f1");
-    taker.downloads_become(&["[S] f1".to_string()]);
+    taker.downloads_become(&["[S] f1 512.0 KiB".to_string()]);
     assert_eq!(fs::read(taker.path("f1.out")).unwrap(), one);
     // Step 3: A restarts and merges what B holds: f2 does not come back.
     pair.kill_tracker(0);
@@ -100,7 +100,7 @@ fn staggered_restarts_keep_a_share_made_and_a_removal_made_while_the_twin_was_do
     let mut late = pair.client("late", &[1]);
     hand_over(&seeder, &late, "f3.mtorrent");
     late.run("get f3.mtorrent f3.out", "downloading f3");
-    late.downloads_become(&["[S] f3".to_string()]);
+    late.downloads_become(&["[S] f3 1.5 MiB".to_string()]);
     assert_eq!(fs::read(late.path("f3.out")).unwrap(), three);
     late.quit();
     seeder.quit();

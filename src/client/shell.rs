@@ -24,8 +24,8 @@ commands:
   help [command]                   this text, or one command's lines
   quit                             leave every seeder list and exit
 A download that completes or fails says so on a line of its own.
-When commands come from a pipe or a file rather than a terminal, the client exits with status 1
-at the end of that input if any of them failed (printed an error line), else 0; quit exits 0.";
+When commands come from a pipe or a file rather than a terminal, the client exits (at quit or
+the end of that input) with status 1 if any of them failed (printed an error line), else 0.";
 
 /// Commands of the accounts-and-groups seed, not available yet.
 const LATER: &[&str] = &[
@@ -48,8 +48,8 @@ const LATER: &[&str] = &[
 /// the shell waits for a line.
 const NEWS: Duration = Duration::from_millis(250);
 
-/// Runs commands until `quit` or the end of stdin. Returns whether stdin, not a terminal (a
-/// script), ended after a command failed, for the client's exit status; `quit` is a success.
+/// Runs commands until `quit` or the end of stdin. Returns whether a command failed when
+/// stdin is not a terminal (a script), for the client's exit status.
 pub fn run(engine: &Engine) -> bool {
     let stdin = io::stdin();
     let terminal = stdin.is_terminal();
@@ -127,7 +127,7 @@ fn read_commands(
         }
         match one_line(engine, &line) {
             Ok(Next::Go) => {}
-            Ok(Next::Quit) => return false,
+            Ok(Next::Quit) => return failed && !terminal,
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;

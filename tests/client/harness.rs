@@ -281,9 +281,14 @@ impl Client {
         self.dir.join(name)
     }
 
+    /// Quits: the exit status is 1 when a command of this run failed (stdin is a pipe, so
+    /// the client tells a script so), else 0.
     pub fn quit(&mut self) {
         self.proc.send_line("quit");
-        assert!(self.proc.wait(LIMIT).success(), "{}", self.proc.stderr());
+        let status = self.proc.wait(LIMIT);
+        let err = self.proc.stderr();
+        let failed = err.lines().any(|l| l.starts_with("error: "));
+        assert_eq!(status.code(), Some(i32::from(failed)), "{err}");
     }
 }
 
