@@ -7,6 +7,7 @@ use super::{Answer, Core, Kind, Record};
 use crate::metainfo::Metainfo;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 impl Core {
     pub(super) fn share(&mut self, path: &Path, mtorrent: &Path) -> Answer {
@@ -175,11 +176,12 @@ impl Core {
             return format!("[F] {name}: {why}");
         }
         let (rate, seeders) = match &r.kind {
-            Kind::Download { rate, seeders, .. } if !complete => (rate.per_sec(), *seeders),
+            Kind::Download { rate, seeders, .. } if !complete => (rate, *seeders),
             _ => return format!("[S] {name} {}", view::size(r.meta.size)),
         };
         let total = r.meta.size;
         let held = self.bytes_held(r).min(total);
+        let rate = rate.per_sec(held, Instant::now());
         let percent = (bits.count() * 100)
             .checked_div(bits.num_bits())
             .unwrap_or(100);

@@ -39,7 +39,13 @@ impl Core {
             .add_download_to(info.file_meta(), &info.name, &partial, dest, resume)?;
         self.records.push(Record {
             kind: Kind::Download {
-                rate: Rate::default(),
+                // A fresh download starts from nothing now; a resumed one is sampled
+                // once its pieces on disk are checked, so they do not count as a rate.
+                rate: if resume {
+                    Rate::default()
+                } else {
+                    Rate::starting(0)
+                },
                 seeders: 0,
                 done: false,
                 told: false,

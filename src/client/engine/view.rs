@@ -96,7 +96,10 @@ pub(super) struct Rate {
 impl Rate {
     /// Notes that `bytes` are held now; forgets what is older than the window needs.
     pub(super) fn sample(&mut self, bytes: u64) {
-        let now = Instant::now();
+        self.sample_at(bytes, Instant::now());
+    }
+
+    fn sample_at(&mut self, bytes: u64, now: Instant) {
         self.samples.push_back((now, bytes));
         while self.samples.len() > 2
             && self
@@ -108,16 +111,24 @@ impl Rate {
         }
     }
 
-    /// Bytes a second over the window (0 until two samples are apart).
-    pub(super) fn per_sec(&self) -> f64 {
-        let (Some((t0, b0)), Some((t1, b1))) = (self.samples.front(), self.samples.back()) else {
+    /// A rate whose download starts now with `bytes` held.
+    pub(super) fn starting(bytes: u64) -> Rate {
+        let mut rate = Rate::default();
+        rate.sample(bytes);
+        rate
+    }
+
+    /// Bytes a second from the oldest sample in the window to `held` bytes at `now` (0 until
+    /// they are a moment apart), so a fast download shows its rate from its first moments.
+    pub(super) fn per_sec(&self, held: u64, now: Instant) -> f64 {
+        let Some((t0, b0)) = self.samples.front() else {
             return 0.0;
         };
-        let secs = t1.duration_since(*t0).as_secs_f64();
-        if secs < 0.2 {
+        let secs = now.saturating_duration_since(*t0).as_secs_f64();
+        if secs < 0.05 {
             return 0.0;
         }
-        b1.saturating_sub(*b0) as f64 / secs
+        held.saturating_sub(*b0) as f64 / secs
     }
 }
 
@@ -140,6 +151,27 @@ mod tests {
         assert_eq!(part_of(12_582_912, 30_000_000), "12.0/28.6 MiB");
         assert_eq!(pieces(1), "1 piece");
         assert_eq!(pieces(2), "2 pieces");
+    }
+
+    #[test]
+    fn the_rate_is_over_the_last_seconds_up_to_now() {
+        let rate = Rate::starting(1000);
+        let t0 = rate.samples[0].0;
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(rate.per_sec(1000, at(0)), 0.0, "no time passed");
+        assert_eq!(rate.per_sec(101_000, at(100)), 1_000_000.0);
+        let mut rate = Rate::default();
+        assert_eq!(rate.per_sec(5, at(100)), 0.0, "no sample yet");
+        rate.samples.push_back((at(0), 0));
+        rate.samples.push_back((at(6000), 6000));
+        rate.samples.push_back((at(7000), 6000));
+        rate.sample_at(6000, at(12_000));
+        assert_eq!(
+            rate.samples.len(),
+            2,
+            "what is older than the window is forgotten"
+        );
+        assert_eq!(rate.per_sec(6000, at(12_000)), 0.0, "a stall shows as 0");
     }
 
     #[test]
