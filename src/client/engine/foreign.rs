@@ -9,7 +9,7 @@
 //! thread, which must not spend 4 s on it every second), and its downloads say so in
 //! `show downloads` rather than sitting at a silent 0%.
 
-use super::tracker_link::{call_on, describe, nothing, unknown_session};
+use super::tracker_link::{More, call_on, describe, nothing, session_token, unknown_session};
 use super::{Core, Kind, Record, view};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::Request;
@@ -25,9 +25,6 @@ const REFUSALS_SAID: usize = 32;
 
 /// How long the session at a pair may go unheard before an `ALIVE` (its time-to-live is 15 s).
 const ALIVE_EVERY: Duration = Duration::from_secs(3);
-
-/// More of a reply to read after its first line (a list's lines), or nothing.
-type More<'a> = &'a mut dyn FnMut(&mut Link, &[String]) -> Result<(), LinkError>;
 
 /// The links to the trackers of other swarms that this client's files name.
 #[derive(Default)]
@@ -136,9 +133,7 @@ impl Pair {
             Some(token) => token.clone(),
             None => {
                 let words = self.call(&Request::Open { addr: me }, &mut nothing)?;
-                let token = words
-                    .first()
-                    .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                let token = session_token(&words)
                     .ok_or_else(|| Failed::Refused(format!("OPEN answered {words:?}")))?;
                 self.offered.clear();
                 self.token.insert(token.clone()).clone()

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub(super) const TRACKER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// More of a reply to read after its first line (a list's lines), or nothing.
-type More<'a> = &'a mut dyn FnMut(&mut Link, &[String]) -> Result<(), LinkError>;
+pub(super) type More<'a> = &'a mut dyn FnMut(&mut Link, &[String]) -> Result<(), LinkError>;
 
 /// Whether `e` says the other side closed the connection (an idle connection the tracker
 /// hung up on, or a tracker that restarted), rather than that it did not answer.
@@ -94,6 +94,13 @@ pub(super) fn with_token(req: &Request, token: &str) -> Request {
         *t = token.to_string();
     }
     req
+}
+
+/// The session token in an `OPEN`'s answer (32 hex digits), if it holds one.
+pub(super) fn session_token(words: &[String]) -> Option<&String> {
+    words
+        .first()
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Reads nothing more after a reply's first line.
@@ -219,9 +226,7 @@ impl Core {
             &Request::Open { addr: me },
             &mut nothing,
         )?;
-        let token = words
-            .first()
-            .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        let token = session_token(&words)
             .ok_or_else(|| LinkError::Garbled(format!("OK {}", words.join(" "))))?
             .clone();
         self.notes
