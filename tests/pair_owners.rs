@@ -147,3 +147,39 @@ fn a_killed_client_is_dropped_after_its_time_to_live_and_a_frozen_one_comes_back
     bob.quit();
     carol.quit();
 }
+
+/// A share given up (its file changed on disk) is not registered again when the client
+/// switches trackers: a downloader must not be sent to a holder that serves nothing.
+#[test]
+fn a_share_given_up_stays_unregistered_after_a_switch() {
+    let mut pair = Pair::start("owners-gone");
+    let mut alice = pair.client("alice", &[0, 1]);
+    let mut bob = pair.client("bob", &[1, 0]);
+    let data = content(210, 2 * PIECE);
+    let hash = share(&mut alice, "v", &data);
+    let size = data.len();
+    pair.seeders_become(&hash, size, &[alice.addr()], TTL_AND_SLACK);
+    fs::write(alice.path("v"), [&data[..], b"x"].concat()).unwrap();
+    hand_over(&alice, &bob, "v.mtorrent");
+    bob.run("get v.mtorrent v.out", "downloading v");
+    // Serving it, alice finds it changed and gives it up.
+    alice.downloads_where("v given up", |l| {
+        l.len() == 1 && l[0].starts_with("[F] v: ")
+    });
+    pair.seeders_become(&hash, size, &[], TTL_AND_SLACK);
+    pair.kill_tracker(0);
+    let switched = wait_until(TTL_AND_SLACK, || {
+        alice
+            .proc
+            .stderr()
+            .contains(&format!("switching to {}", pair.addr(1)))
+    });
+    assert!(switched, "{}", alice.proc.stderr());
+    // Registering everything again after the switch must leave v out.
+    let listed = wait_until(Duration::from_secs(5), || {
+        pair.seeders(1, &hash, size).is_some_and(|s| !s.is_empty())
+    });
+    assert!(!listed, "{:?}", pair.seeders(1, &hash, size));
+    alice.quit();
+    bob.quit();
+}

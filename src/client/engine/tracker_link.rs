@@ -302,7 +302,8 @@ impl Core {
 
     fn seed_request(&self, key: &str, token: &str) -> Option<Request> {
         let r = self.records.iter().find(|r| r.key == key)?;
-        let (bits, _) = self.store.progress(key)?;
+        // A file given up (failed, or changed on disk) is offered to nobody.
+        let (bits, _) = self.live_progress(key)?;
         Some(Request::Seed {
             token: token.to_string(),
             key: key.to_string(),
