@@ -240,7 +240,8 @@ fn a_killed_tracker_is_noticed_without_a_command_and_the_switch_names_the_other(
     client.run("share f f.mtorrent", "shared f");
     pair.kill_tracker(0);
     // No command is typed: the heartbeat (every 3 s) finds it.
-    let want = format!("client: tracker {} stopped answering", pair.addr(0));
+    // Said on a line of its own between prompts, on stdout, like every change of state.
+    let want = format!("tracker {} stopped answering", pair.addr(0));
     let switched = |err: &str| {
         err.lines().any(|l| {
             l.starts_with(&want) && l.ends_with(&format!("; switching to {}", pair.addr(1)))
@@ -248,9 +249,9 @@ fn a_killed_tracker_is_noticed_without_a_command_and_the_switch_names_the_other(
     };
     let started = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(15), || switched(&client.proc.stderr())),
+        wait_until(Duration::from_secs(15), || switched(&client.proc.stdout())),
         "{}",
-        client.proc.stderr()
+        client.proc.stdout()
     );
     assert!(started.elapsed() < Duration::from_secs(10), "noticed late");
 }
@@ -262,17 +263,18 @@ fn a_lone_tracker_killed_is_one_outage_line_not_a_switch_to_itself() {
     std::fs::write(client.path("f"), content(4, 1000)).unwrap();
     client.run("share f f.mtorrent", "shared f");
     pair.kill_tracker(0);
-    let outage = "client: no tracker answers";
+    let outage = "\nno tracker answers (";
     assert!(
         wait_until(Duration::from_secs(15), || client
             .proc
-            .stderr()
+            .stdout()
             .contains(outage)),
         "{}",
-        client.proc.stderr()
+        client.proc.stdout()
     );
-    let err = client.proc.stderr();
-    assert!(!err.contains("switching to"), "{err}");
+    let out = client.proc.stdout();
+    assert!(!out.contains("switching to"), "{out}");
+    assert_eq!(out.matches(outage).count(), 1, "one line: {out}");
 }
 
 /// Whether this machine shows a connection from 127.0.0.1 to `port` in CLOSE_WAIT: the far
@@ -307,8 +309,8 @@ fn a_connection_the_tracker_closed_while_idle_is_made_again_silently() {
         "{}",
         client.stderr()
     );
-    let err = client.stderr();
-    assert!(!err.contains("stopped answering"), "{err}");
+    let said = client.stderr() + &client.stdout();
+    assert!(!said.contains("stopped answering"), "{said}");
     let notes = std::fs::read_to_string(&log).unwrap();
     assert!(!notes.contains("lost tracker"), "{notes}");
 }

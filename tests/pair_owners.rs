@@ -171,10 +171,10 @@ fn a_share_given_up_stays_unregistered_after_a_switch() {
     let switched = wait_until(TTL_AND_SLACK, || {
         alice
             .proc
-            .stderr()
+            .stdout()
             .contains(&format!("switching to {}", pair.addr(1)))
     });
-    assert!(switched, "{}", alice.proc.stderr());
+    assert!(switched, "{}", alice.proc.stdout());
     // Registering everything again after the switch must leave v out.
     let listed = wait_until(Duration::from_secs(5), || {
         pair.seeders(1, &hash, size).is_some_and(|s| !s.is_empty())

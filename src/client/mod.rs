@@ -8,7 +8,7 @@ mod shell;
 mod state;
 
 use crate::error::Error;
-use crate::peer::{download, store::Store, upload};
+use crate::peer::{problems, store::Store, upload};
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -19,7 +19,8 @@ use std::sync::Arc;
 pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> Result<(), Error> {
     let listener =
         TcpListener::bind(me).map_err(|e| Error::failed(format!("cannot listen on {me}"), e))?;
-    // Problems with one remote (refused, reset) go to the log, never to the prompt.
+    // Problems with one remote (refused, reset) and files given up go to the log, never to
+    // the prompt: the engine says what they change for the user in lines of its own.
     let remote_log = match &log {
         Some(p) => Some(
             OpenOptions::new()
@@ -30,7 +31,7 @@ pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> R
         ),
         None => None,
     };
-    download::report_remote_problems_to(remote_log);
+    problems::report_to(remote_log);
     let store = Arc::new(Store::empty());
     upload::spawn(listener, store.clone())?;
     let state_dir = PathBuf::from(format!(".p2p-client-{}", me.port()));

@@ -3,18 +3,17 @@
 //! and the free ones right after it: fewer, larger requests cost less per byte), and hands
 //! each piece's bytes to the store as they arrive (it verifies, writes and records them); a
 //! remote that breaks the protocol or sends bad data is struck. Problems with one remote
-//! (refused, reset, bad data) go where [`report_remote_problems_to`] says: stderr for the
-//! swarm peer, the log (or nowhere) for the interactive client, whose prompt must not hear them.
+//! (refused, reset, bad data) go where [`super::problems`] says: stderr for the swarm peer,
+//! the log (or nowhere) for the interactive client, whose prompt must not hear them.
 
+use super::problems::report;
 use super::store::{Delivery, Job, Store};
 use crate::chunk::{CHUNK_SIZE, MAX_GET_CHUNKS};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::{Request, Role};
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -25,27 +24,6 @@ const PIPELINE: usize = 4;
 const RUN_PIECES: u64 = 4;
 /// How long to wait for a remote to connect or answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where problems with one remote go once set: a file (appended to), or nowhere; unset, stderr.
-static REMOTE_PROBLEMS: OnceLock<Option<File>> = OnceLock::new();
-
-/// Sends every later problem with one remote to `log` (appended, one line each) or, when it is
-/// None, nowhere, instead of stderr. Set once, at the start (a second call changes nothing).
-pub fn report_remote_problems_to(log: Option<File>) {
-    let _ = REMOTE_PROBLEMS.set(log);
-}
-
-/// Reports one problem with one remote where [`report_remote_problems_to`] said.
-fn report(problem: &str) {
-    match REMOTE_PROBLEMS.get() {
-        None => eprintln!("peer: {problem}"),
-        // One write of the whole line: an appending file takes it in one piece, no lock held.
-        Some(Some(log)) => {
-            let _ = (&*log).write_all(format!("{problem}\n").as_bytes());
-        }
-        Some(None) => {}
-    }
-}
 
 pub fn spawn(store: Arc<Store>, remote: SocketAddr) {
     let worker_store = store.clone();

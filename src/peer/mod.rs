@@ -7,6 +7,7 @@ pub(crate) mod download;
 mod hasher;
 mod heartbeat;
 mod picker;
+pub(crate) mod problems;
 mod remotes;
 mod session;
 pub(crate) mod store;

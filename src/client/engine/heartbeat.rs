@@ -148,7 +148,7 @@ mod tests {
     }
 
     fn started(trackers: Vec<SocketAddr>) -> (Arc<InUse>, Receiver<Msg>) {
-        let in_use = Arc::new(InUse::new(trackers));
+        let in_use = Arc::new(InUse::new(trackers, Default::default()));
         in_use.set_token(Some(TOKEN.to_string()));
         let (tx, rx) = mpsc::channel();
         spawn(in_use.clone(), tx).unwrap();

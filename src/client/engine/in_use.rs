@@ -2,8 +2,10 @@
 //! tracker is in use and the session's token. Either thread may find the tracker in use dead;
 //! the switch is one compare-and-swap, so it happens once however many notice it, and both
 //! threads then talk to the same tracker. The token lives in memory only: a restarted client
-//! opens a new session.
+//! opens a new session. A switch, an outage and its end are told to the user in lines of
+//! their own between prompts (the engine's events), naming the tracker used now.
 
+use super::Events;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,18 +18,29 @@ pub(super) struct InUse {
     /// one answers again, so an outage is one line, not one a second.
     down: AtomicBool,
     stopped: AtomicBool,
+    /// Where the lines for the user go (printed between prompts).
+    news: Events,
 }
 
 impl InUse {
     /// Starts with the first tracker; `trackers` holds one or two addresses.
-    pub(super) fn new(trackers: Vec<SocketAddr>) -> InUse {
+    pub(super) fn new(trackers: Vec<SocketAddr>, news: Events) -> InUse {
         InUse {
             trackers,
             current: AtomicUsize::new(0),
             token: Mutex::new(None),
             down: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            news,
         }
+    }
+
+    /// Tells the user `line`, on a line of its own between prompts.
+    fn say(&self, line: String) {
+        self.news
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
     }
 
     pub(super) fn trackers(&self) -> &[SocketAddr] {
@@ -55,7 +68,7 @@ impl InUse {
     }
 
     /// Tracker `lost` did not answer (`why`): moves to the other one, unless another thread
-    /// already did, and says so on stderr, naming the tracker used now (a lone tracker has no
+    /// already did, and says so, naming the tracker used now (a lone tracker has no
     /// other: [`InUse::all_failed`] speaks for it). Returns the tracker in use now, and
     /// whether this call made the switch.
     pub(super) fn switch_from(&self, lost: usize, why: &str) -> (usize, bool) {
@@ -69,9 +82,9 @@ impl InUse {
                     && next != lost
                     && let (Some(from), Some(to)) = (self.addr(lost), self.addr(next))
                 {
-                    eprintln!(
-                        "client: tracker {from} stopped answering ({why}); switching to {to}"
-                    );
+                    self.say(format!(
+                        "tracker {from} stopped answering ({why}); switching to {to}"
+                    ));
                 }
                 (next, true)
             }
@@ -82,7 +95,9 @@ impl InUse {
     /// Every tracker failed in turn (the last with `why`): says so once per outage.
     pub(super) fn all_failed(&self, why: &str) {
         if !self.down.swap(true, Ordering::SeqCst) {
-            eprintln!("client: no tracker answers ({why}); trying again every few seconds");
+            self.say(format!(
+                "no tracker answers ({why}); trying again every few seconds"
+            ));
         }
     }
 
@@ -91,7 +106,7 @@ impl InUse {
     pub(super) fn answered(&self, at: usize) -> bool {
         let ended = self.down.swap(false, Ordering::SeqCst);
         if ended && let Some(addr) = self.addr(at) {
-            eprintln!("client: tracker {addr} answers again; using it");
+            self.say(format!("tracker {addr} answers again; using it"));
         }
         ended
     }
@@ -124,10 +139,13 @@ mod tests {
     use super::*;
 
     fn pair() -> InUse {
-        InUse::new(vec![
-            SocketAddr::from(([127, 0, 0, 1], 7001)),
-            SocketAddr::from(([127, 0, 0, 1], 7002)),
-        ])
+        InUse::new(
+            vec![
+                SocketAddr::from(([127, 0, 0, 1], 7001)),
+                SocketAddr::from(([127, 0, 0, 1], 7002)),
+            ],
+            Events::default(),
+        )
     }
 
     #[test]
@@ -149,7 +167,10 @@ mod tests {
 
     #[test]
     fn a_single_tracker_stays_in_use() {
-        let in_use = InUse::new(vec![SocketAddr::from(([127, 0, 0, 1], 7001))]);
+        let in_use = InUse::new(
+            vec![SocketAddr::from(([127, 0, 0, 1], 7001))],
+            Events::default(),
+        );
         assert_eq!(in_use.switch_from(0, "test"), (0, true));
         assert_eq!(in_use.current(), 0);
     }

@@ -162,9 +162,10 @@ pub fn start(
     log: Option<PathBuf>,
 ) -> Result<Engine, Error> {
     let notes = Notes::open(log)?;
+    let events = Events::default();
     let mut core = Core {
         me,
-        in_use: Arc::new(InUse::new(trackers)),
+        in_use: Arc::new(InUse::new(trackers, events.clone())),
         link: None,
         link_at: 0,
         refused: BTreeSet::new(),
@@ -176,7 +177,7 @@ pub fn start(
         state_file: state_dir.join("client.state"),
         notes,
         refreshed: None,
-        events: Events::default(),
+        events,
         foreign: foreign::Foreign::default(),
     };
     let saved =

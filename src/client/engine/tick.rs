@@ -22,6 +22,12 @@ impl Core {
                 continue;
             };
             let (name, size) = (r.meta.name.clone(), r.meta.size);
+            // A download that failed says so below; a share says it here.
+            if matches!(r.kind, Kind::Share) {
+                let why = self.store.failure(&key).unwrap_or_default();
+                let shown = view::escape(&name);
+                self.event(format!("no longer sharing {shown}: {}", view::escape(&why)));
+            }
             self.unregister(&key, size, &name);
         }
         // Removals no tracker took yet are sent again until one does.

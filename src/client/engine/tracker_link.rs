@@ -6,7 +6,7 @@
 //! `ERR unknown_session` (the session was forgotten) opens a new session and registers every
 //! record again.
 
-use super::Core;
+use super::{Core, view};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::{Request, Role};
 use std::io::ErrorKind;
@@ -183,10 +183,10 @@ impl Core {
     /// registers every record in it again.
     pub(super) fn forget_session(&mut self) {
         self.in_use.set_token(None);
-        eprintln!(
-            "client: the trackers forgot this client's session; registering its {} files again",
+        self.notes.note(&format!(
+            "the trackers forgot this client's session; registering its {} files again",
             self.records.len()
-        );
+        ));
     }
 
     /// Tracker `at` did not answer: the engine's connection goes, and the pair switches to the
@@ -256,10 +256,9 @@ impl Core {
                 self.unregistering.remove(key);
             }
             Err(e) => {
-                eprintln!(
-                    "client: the trackers did not take the removal of {name:?} yet ({e}); \
-                     will try again"
-                );
+                self.notes.note(&format!(
+                    "the trackers did not take the removal of {name:?} yet ({e}); will try again"
+                ));
                 self.unregistering.insert(key.to_string(), size);
             }
         }
@@ -292,7 +291,8 @@ impl Core {
                 if self.refused.insert(key.to_string()) {
                     let name = self.records.iter().find(|r| r.key == key);
                     let name = name.map_or(key, |r| r.meta.name.as_str());
-                    eprintln!("client: the tracker did not take {name:?}: {why}");
+                    let line = format!("the tracker did not take {}: {why}", view::escape(name));
+                    self.event(line);
                 }
                 Ok(())
             }

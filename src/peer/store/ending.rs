@@ -4,11 +4,13 @@
 //! still holds it open (the disk-full case must not stay full until the client exits).
 
 use super::{Status, Store};
+use crate::peer::problems::report;
 use std::fs::{self, File};
 use std::path::Path;
 
 impl Store {
-    /// Gives file `name` up for good, saying why once on stderr: a download that cannot be
+    /// Gives file `name` up for good, saying why once (see [`crate::peer::problems`]): a
+    /// download that cannot be
     /// stored or does not check out is deleted; a file that vanished or changed in `Shared/`
     /// is no longer served. The tracker is told with `DROP` (see [`Store::take_drops`]).
     pub fn give_up(&self, name: &str, why: &dyn std::fmt::Display) {
@@ -42,9 +44,9 @@ impl Store {
             if let Some((path, file)) = partial {
                 delete_partial(&path, &file);
             }
-            eprintln!("peer: giving up {label:?}: {why}");
+            report(&format!("giving up {label:?}: {why}"));
         } else {
-            eprintln!("peer: no longer sharing {label:?}: {why}");
+            report(&format!("no longer sharing {label:?}: {why}"));
         }
     }
 
