@@ -158,3 +158,52 @@ fn a_download_whose_trackers_do_not_answer_says_so_in_show_downloads() {
     let seen = wait_until(LIMIT, || client.proc.stdout().contains(&said));
     assert!(seen, "{}", client.proc.stdout());
 }
+
+/// A "tracker" that takes connections and sends one byte a second, never a whole line: a
+/// read never times out, so a request to it never ends. Stops after `limit`.
+fn dribbling(limit: Duration) -> String {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let end = Instant::now() + limit;
+        for stream in listener.incoming().take(8).flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                while Instant::now() < end && stream.write_all(b"O").is_ok() {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn trackers_that_never_finish_a_line_hold_up_no_command_and_quit() {
+    let pair = Pair::start("foreign-dribble");
+    let a = dribbling(Duration::from_secs(90));
+    let b = dribbling(Duration::from_secs(90));
+    let (mut client, dir, _log) = logged_client(&pair, "patient");
+    fs::write(
+        dir.join("slow.mtorrent"),
+        expected_mtorrent([&a, &b], "slow.bin", &content(7, 1000)),
+    )
+    .unwrap();
+    let took = answered(
+        &mut client,
+        "get slow.mtorrent slow.bin",
+        "downloading slow.bin",
+    );
+    assert!(took < Duration::from_secs(2), "get took {took:?}");
+    for _ in 0..3 {
+        let took = answered(&mut client, "show downloads", "slow.bin");
+        assert!(
+            took < Duration::from_secs(2),
+            "show downloads took {took:?}"
+        );
+    }
+    client.send_line("quit");
+    let status = client.wait(LIMIT);
+    assert!(status.success(), "{}", client.stderr());
+}

@@ -1,16 +1,13 @@
-//! The trackers of other swarms: a `.mtorrent` whose two trackers are not the client's own
-//! pair (neither address is ours) is a file of another swarm, and who holds it is asked of the
-//! trackers it names. One request connection is kept per such pair, with failover between
-//! its two trackers as on our own pair. What the client holds of such files is offered there
-//! too, in a session of its own at that pair (`OPEN`, a `SEED` whenever more pieces verified,
-//! an `ALIVE` when it has been quiet 3 s, `UNSEED` once the file is no longer here), all from
-//! the engine's refresh, so there is no second heartbeat thread per pair. A pair where
-//! neither tracker answered is left alone for [`QUIET`] (the shell waits on the engine
-//! thread, which must not spend 4 s on it every second), and its downloads say so in
-//! `show downloads` rather than sitting at a silent 0%.
+//! One tracker pair of another swarm, as a `.mtorrent` names it (neither address is one of
+//! the client's own): a request connection with failover between its two trackers, this
+//! client's session there, and what it was told. One [`Pair::run`] offers what this client
+//! holds of the pair's files (`OPEN`, a `SEED` whenever more pieces verified, an `ALIVE` when
+//! quiet 3 s, `UNSEED` once a file is gone) and asks who holds the unfinished ones. A run
+//! happens on a thread of its own ([`super::abroad`] sends it and takes the pair back), so a
+//! slow, silent or hostile tracker never holds up the engine or the shell. A pair where
+//! neither tracker answered rests for [`QUIET`] before it is asked again.
 
 use super::tracker_link::{More, call_on, describe, nothing, session_token, unknown_session};
-use super::{Core, Kind, Record, view};
 use crate::link::{Link, LinkError, number};
 use crate::protocol::Request;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,14 +23,12 @@ const REFUSALS_SAID: usize = 32;
 /// How long the session at a pair may go unheard before an `ALIVE` (its time-to-live is 15 s).
 const ALIVE_EVERY: Duration = Duration::from_secs(3);
 
-/// The links to the trackers of other swarms that this client's files name.
-#[derive(Default)]
-pub(super) struct Foreign {
-    pairs: Vec<Pair>,
-}
+/// The most holder lines taken from one `SEEDERS` answer (the trackers keep at most 4096
+/// sessions): a longer list is a tracker that lies, and is refused.
+const MAX_HOLDER_LINES: u64 = 4096;
 
 /// One other swarm's pair of trackers, as a `.mtorrent` names it.
-struct Pair {
+pub(super) struct Pair {
     /// The addresses, the first twice when the `.mtorrent` names one tracker twice.
     addrs: [SocketAddr; 2],
     link: Option<Link>,
@@ -55,11 +50,27 @@ struct Pair {
 }
 
 /// What this client holds of one file of another swarm, as its trackers are told.
-struct Offer {
-    key: String,
-    name: String,
-    size: u64,
-    bits: String,
+pub(super) struct Offer {
+    pub(super) key: String,
+    pub(super) name: String,
+    pub(super) size: u64,
+    pub(super) bits: String,
+}
+
+/// A file of the pair's swarm whose holders are asked for: its key, size and name (escaped,
+/// for the notes).
+pub(super) struct Ask {
+    pub(super) key: String,
+    pub(super) size: u64,
+    pub(super) name: String,
+}
+
+/// What one run learned: the holder lines of each file asked about (of those the pair
+/// answered for), and the lines for the notes.
+#[derive(Default)]
+pub(super) struct Run {
+    pub(super) holders: Vec<(String, Vec<String>)>,
+    pub(super) notes: Vec<String>,
 }
 
 /// Why a pair gave nothing back.
@@ -73,7 +84,7 @@ pub(super) enum Failed {
 }
 
 /// Whether `a` and `b` name the same two trackers, in either order.
-fn same_pair(a: [SocketAddr; 2], b: [SocketAddr; 2]) -> bool {
+pub(super) fn same_pair(a: [SocketAddr; 2], b: [SocketAddr; 2]) -> bool {
     let sorted = |mut p: [SocketAddr; 2]| {
         p.sort();
         p
@@ -82,6 +93,97 @@ fn same_pair(a: [SocketAddr; 2], b: [SocketAddr; 2]) -> bool {
 }
 
 impl Pair {
+    pub(super) fn new(addrs: [SocketAddr; 2]) -> Pair {
+        Pair {
+            addrs,
+            link: None,
+            at: 0,
+            silent: None,
+            token: None,
+            offered: BTreeMap::new(),
+            heard: None,
+            back: false,
+            said: BTreeSet::new(),
+        }
+    }
+
+    pub(super) fn addrs(&self) -> [SocketAddr; 2] {
+        self.addrs
+    }
+
+    /// Whether neither tracker answered the last time they were asked.
+    pub(super) fn silent(&self) -> bool {
+        self.silent.is_some()
+    }
+
+    /// One refresh (`me`: this client's address): tells the pair what this client holds
+    /// (`offers`), then asks who holds each of `asks`.
+    pub(super) fn run(&mut self, me: SocketAddr, offers: &[Offer], asks: &[Ask]) -> Run {
+        let mut run = Run::default();
+        // The notes name a file of the pair's, escaped as the user sees it.
+        let first = offers.first().map(|o| super::view::escape(&o.name));
+        let name = first.or_else(|| asks.first().map(|a| a.name.clone()));
+        let outcome = self.offer(me, offers);
+        self.note(
+            &name.unwrap_or_default(),
+            "SEED",
+            outcome.err(),
+            &mut run.notes,
+        );
+        for ask in asks {
+            let req = Request::Seeders {
+                key: ask.key.clone(),
+                size: ask.size,
+            };
+            match self.ask_list(&req) {
+                Ok(lines) => {
+                    self.note(&ask.name, "SEEDERS", None, &mut run.notes);
+                    run.holders.push((ask.key.clone(), lines));
+                }
+                Err(f) => self.note(&ask.name, "SEEDERS", Some(f), &mut run.notes),
+            }
+        }
+        run
+    }
+
+    /// Sends `req` (answered `OK <n>` and n lines); returns the lines.
+    pub(super) fn ask_list(&mut self, req: &Request) -> Result<Vec<String>, Failed> {
+        let mut lines = Vec::new();
+        self.call(req, &mut |link, words| {
+            let n = number(words, 0)?;
+            if n > MAX_HOLDER_LINES {
+                return Err(LinkError::Garbled(format!("a list of {n} lines")));
+            }
+            lines = link.lines(n)?;
+            Ok(())
+        })?;
+        Ok(lines)
+    }
+
+    /// Adds to `notes` what changed at the pair after asking it `what` about `name`
+    /// (failing with `f`): the end of an outage, a refusal (each once), or the start of an
+    /// outage (once, not at every try).
+    fn note(&mut self, name: &str, what: &str, f: Option<Failed>, notes: &mut Vec<String>) {
+        let [a, b] = self.addrs;
+        if std::mem::take(&mut self.back) {
+            notes.push(format!("the trackers of {name} answer again ({a} and {b})"));
+        }
+        match f {
+            Some(Failed::Refused(why)) => {
+                let text = format!("{what} {why}");
+                if self.said.len() < REFUSALS_SAID && self.said.insert(text) {
+                    notes.push(format!("the trackers of {name} refused {what}: {why}"));
+                }
+            }
+            Some(Failed::Silent { why, first: true }) => notes.push(format!(
+                "{name}: {} (last: {why}); asking again every {} s",
+                silent_words(self.addrs),
+                QUIET.as_secs()
+            )),
+            _ => {}
+        }
+    }
+
     /// Sends `req` to the tracker used last, then to the other if that one does not answer;
     /// not at all while the pair rests.
     fn call(&mut self, req: &Request, more: More<'_>) -> Result<Vec<String>, Failed> {
@@ -198,77 +300,10 @@ impl Pair {
     }
 
     /// Ends the session at the pair, if it has one and the pair is not resting.
-    fn quit(&mut self) {
+    pub(super) fn quit(&mut self) {
         if let Some(token) = self.token.take() {
             let _ = self.call(&Request::Quit { token }, &mut nothing);
         }
-    }
-}
-
-impl Foreign {
-    /// The pair `addrs` names, added the first time it is asked for.
-    fn pair(&mut self, addrs: [SocketAddr; 2]) -> &mut Pair {
-        let at = match self.pairs.iter().position(|p| same_pair(p.addrs, addrs)) {
-            Some(at) => at,
-            None => {
-                self.pairs.push(Pair {
-                    addrs,
-                    link: None,
-                    at: 0,
-                    silent: None,
-                    token: None,
-                    offered: BTreeMap::new(),
-                    heard: None,
-                    back: false,
-                    said: BTreeSet::new(),
-                });
-                self.pairs.len() - 1
-            }
-        };
-        &mut self.pairs[at]
-    }
-
-    /// Forgets the pairs no file in `used` names any more, ending the session there.
-    pub(super) fn keep_only(&mut self, used: &[[SocketAddr; 2]]) {
-        for pair in &mut self.pairs {
-            if !used.iter().any(|u| same_pair(pair.addrs, *u)) {
-                pair.quit();
-            }
-        }
-        self.pairs
-            .retain(|p| used.iter().any(|u| same_pair(p.addrs, *u)));
-    }
-
-    /// Whether neither tracker of `addrs` answered the last time they were asked.
-    pub(super) fn silent(&self, addrs: [SocketAddr; 2]) -> bool {
-        self.pairs
-            .iter()
-            .any(|p| same_pair(p.addrs, addrs) && p.silent.is_some())
-    }
-
-    /// Whether the pair `addrs` answered after an outage since this was last asked.
-    fn take_back(&mut self, addrs: [SocketAddr; 2]) -> bool {
-        std::mem::take(&mut self.pair(addrs).back)
-    }
-
-    /// Whether refusal `text` from the pair `addrs` is new (and to be written in the notes).
-    fn new_refusal(&mut self, addrs: [SocketAddr; 2], text: &str) -> bool {
-        let said = &mut self.pair(addrs).said;
-        said.len() < REFUSALS_SAID && said.insert(text.to_string())
-    }
-
-    /// Sends `req` (answered `OK <n>` and n lines) to the pair `addrs`; returns the lines.
-    pub(super) fn ask_list(
-        &mut self,
-        addrs: [SocketAddr; 2],
-        req: &Request,
-    ) -> Result<Vec<String>, Failed> {
-        let mut lines = Vec::new();
-        self.pair(addrs).call(req, &mut |link, words| {
-            lines = link.lines(number(words, 0)?)?;
-            Ok(())
-        })?;
-        Ok(lines)
     }
 }
 
@@ -278,122 +313,6 @@ pub(super) fn silent_words(addrs: [SocketAddr; 2]) -> String {
         format!("its tracker {} does not answer", addrs[0])
     } else {
         format!("its trackers {} and {} do not answer", addrs[0], addrs[1])
-    }
-}
-
-impl Core {
-    /// Whether `addrs` (a `.mtorrent`'s trackers) are another swarm's: neither is ours.
-    pub(super) fn is_foreign(&self, addrs: [SocketAddr; 2]) -> bool {
-        !addrs.iter().any(|a| self.in_use.trackers().contains(a))
-    }
-
-    /// For `show downloads`: when `r` is a download of another swarm whose trackers both
-    /// did not answer the last time, the words that end its line in place of its seeders
-    /// (`its trackers A and B do not answer`).
-    pub(super) fn trackers_silent(&self, r: &Record) -> Option<String> {
-        let addrs = r.meta.trackers;
-        (matches!(r.kind, Kind::Download { .. })
-            && self.is_foreign(addrs)
-            && self.foreign.silent(addrs))
-        .then(|| silent_words(addrs))
-    }
-
-    /// Offers what this client holds of other swarms' files to their trackers (see
-    /// [`Pair::offer`]), and ends the sessions at pairs no file names any more.
-    pub(super) fn offer_foreign(&mut self) {
-        let mut offers: Vec<([SocketAddr; 2], Offer)> = Vec::new();
-        for r in self
-            .records
-            .iter()
-            .filter(|r| self.is_foreign(r.meta.trackers))
-        {
-            let Some((bits, _)) = self.live_progress(&r.key) else {
-                continue;
-            };
-            let offer = Offer {
-                key: r.key.clone(),
-                name: r.meta.name.clone(),
-                size: r.meta.size,
-                bits: bits.to_word(),
-            };
-            offers.push((r.meta.trackers, offer));
-        }
-        let mut pairs: Vec<[SocketAddr; 2]> = Vec::new();
-        for (addrs, _) in &offers {
-            if !pairs.iter().any(|p| same_pair(*p, *addrs)) {
-                pairs.push(*addrs);
-            }
-        }
-        self.foreign.keep_only(&pairs);
-        let me = self.me;
-        for addrs in pairs {
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut offers)
-                .into_iter()
-                .partition(|(a, _)| same_pair(*a, addrs));
-            offers = rest;
-            let name = mine
-                .first()
-                .map(|(_, o)| o.name.clone())
-                .unwrap_or_default();
-            let mine: Vec<Offer> = mine.into_iter().map(|(_, o)| o).collect();
-            let outcome = self.foreign.pair(addrs).offer(me, &mine);
-            self.note_failed(addrs, &view::escape(&name), "SEED", outcome.err());
-        }
-    }
-
-    /// Ends this client's sessions at other swarms' trackers (at `quit`; without it they
-    /// lapse after the trackers' 15 s time-to-live).
-    // Called once `Cmd::Quit` (mod.rs, outside this room's change) calls it.
-    pub(super) fn quit_foreign(&mut self) {
-        self.foreign.keep_only(&[]);
-    }
-
-    /// The `SEEDERS` lines for a file of `.mtorrent` trackers `addrs`: from our own pair, or
-    /// from the trackers named when they are another swarm's. None when nobody answered (or
-    /// the foreign pair is resting); an outage of a foreign pair and its end go to the notes.
-    pub(super) fn holders_from(
-        &mut self,
-        addrs: [SocketAddr; 2],
-        name: &str,
-        req: &Request,
-    ) -> Option<Vec<String>> {
-        if !self.is_foreign(addrs) {
-            return self.call_list(req).ok();
-        }
-        let asked = self.foreign.ask_list(addrs, req);
-        let (lines, failed) = match asked {
-            Ok(lines) => (Some(lines), None),
-            Err(failed) => (None, Some(failed)),
-        };
-        self.note_failed(addrs, name, "SEEDERS", failed);
-        lines
-    }
-
-    /// Writes in the notes what changed at a foreign pair after asking it `what` about
-    /// `name` (failing with `f`): the end of an outage, a refusal (each once), or the start
-    /// of an outage (once, not at every try).
-    fn note_failed(&mut self, addrs: [SocketAddr; 2], name: &str, what: &str, f: Option<Failed>) {
-        if self.foreign.take_back(addrs) {
-            let (a, b) = (addrs[0], addrs[1]);
-            let line = format!("the trackers of {name} answer again ({a} and {b})");
-            self.notes.note(&line);
-        }
-        match f {
-            Some(Failed::Refused(why))
-                if self.foreign.new_refusal(addrs, &format!("{what} {why}")) =>
-            {
-                self.notes
-                    .note(&format!("the trackers of {name} refused {what}: {why}"));
-            }
-            Some(Failed::Silent { why, first: true }) => {
-                self.notes.note(&format!(
-                    "{name}: {} (last: {why}); asking again every {} s",
-                    silent_words(addrs),
-                    QUIET.as_secs()
-                ));
-            }
-            _ => {}
-        }
     }
 }
 
@@ -437,36 +356,61 @@ mod tests {
     fn a_pair_where_neither_tracker_answers_rests_before_it_is_asked_again() {
         let (a, a_count) = hanging_up();
         let (b, b_count) = hanging_up();
-        let mut foreign = Foreign::default();
-        assert!(!foreign.silent([a, b]));
-        let asked = foreign.ask_list([a, b], &seeders());
+        let mut pair = Pair::new([a, b]);
+        assert!(!pair.silent());
+        let asked = pair.ask_list(&seeders());
         assert!(matches!(asked, Err(Failed::Silent { first: true, .. })));
-        assert!(foreign.silent([b, a]), "the same pair in either order");
+        assert!(pair.silent());
         let tried = |c: &AtomicUsize| c.load(Ordering::SeqCst);
         assert_eq!(
             (tried(&a_count), tried(&b_count)),
             (1, 1),
             "both tried once"
         );
-        // Within QUIET neither is asked again: the engine thread does not wait on them.
-        assert!(matches!(
-            foreign.ask_list([b, a], &seeders()),
-            Err(Failed::Resting)
-        ));
+        // Within QUIET neither is asked again.
+        assert!(matches!(pair.ask_list(&seeders()), Err(Failed::Resting)));
         assert_eq!((tried(&a_count), tried(&b_count)), (1, 1));
-        foreign.keep_only(&[]);
-        assert!(
-            !foreign.silent([a, b]),
-            "a pair no download names is forgotten"
-        );
+        let mut notes = Vec::new();
+        pair.note("f", "SEEDERS", asked.err(), &mut notes);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with(&format!("f: its trackers {a} and {b} do not answer")));
+    }
+
+    /// A "tracker" that answers `OK` with a list longer than any tracker keeps.
+    fn boasting() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            for stream in listener.incoming().take(4).flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let _ = out.write_all(b"OK 18446744073709551615\n");
+                    line.clear();
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_list_longer_than_any_tracker_keeps_is_refused_unread() {
+        let liar = boasting();
+        let mut pair = Pair::new([liar, liar]);
+        assert!(matches!(
+            pair.ask_list(&seeders()),
+            Err(Failed::Silent { .. })
+        ));
     }
 
     #[test]
     fn silent_trackers_are_named_in_the_words_show_downloads_ends_with() {
         let (a, b) = (dead(), dead());
-        let mut foreign = Foreign::default();
+        let mut pair = Pair::new([a, a]);
         assert!(matches!(
-            foreign.ask_list([a, a], &seeders()),
+            pair.ask_list(&seeders()),
             Err(Failed::Silent { .. })
         ));
         assert_eq!(

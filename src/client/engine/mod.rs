@@ -6,9 +6,11 @@
 //! restore across runs), [`records`] (adding a download, reading progress),
 //! [`tracker_link`] (the request connection, the session, failover), [`heartbeat`] (the
 //! session's `ALIVE`s, on a thread of their own), [`in_use`] (which tracker and token the
-//! two threads share), [`foreign`] (the trackers of another swarm's `.mtorrent`s),
+//! two threads share), [`foreign`] and [`abroad`] (the trackers of another swarm's
+//! `.mtorrent`s, asked on threads of their own),
 //! [`notes`] (the `--log` file) and [`view`] (how names, sizes and rates are shown).
 
+mod abroad;
 mod commands;
 mod foreign;
 mod heartbeat;
@@ -149,7 +151,7 @@ struct Core {
     refreshed: Option<Instant>,
     events: Events,
     /// The links to the trackers of other swarms' `.mtorrent`s.
-    foreign: foreign::Foreign,
+    foreign: abroad::Foreign,
 }
 
 /// Loads the saved state (re-verifying what is on disk), opens a session and registers
@@ -178,7 +180,7 @@ pub fn start(
         notes,
         refreshed: None,
         events,
-        foreign: foreign::Foreign::default(),
+        foreign: abroad::Foreign::default(),
     };
     let saved =
         state::load(&core.state_file).map_err(|e| Error::failed(core.state_file.display(), e))?;

@@ -2,6 +2,7 @@
 //! tracker about newly verified pieces, noticing finished downloads, and refreshing who holds
 //! each unfinished download so download workers start for new holders.
 
+use super::foreign::Ask;
 use super::records::Turn;
 use super::{Core, Kind, view};
 use crate::chunk::Bitset;
@@ -15,6 +16,7 @@ const REFRESH: Duration = Duration::from_secs(1);
 
 impl Core {
     pub(super) fn tick(&mut self) {
+        self.collect_foreign();
         // Files given up here (a seed changed on disk, a download nobody can complete) are
         // no longer ours to offer.
         for key in self.store.take_drops() {
@@ -126,56 +128,62 @@ impl Core {
         finished
     }
 
-    /// Asks who holds each unfinished download (of another swarm: its own trackers), and
-    /// starts workers for new holders.
+    /// Asks who holds each unfinished download, and starts workers for new holders. Our own
+    /// pair answers at once; another swarm's trackers answer on a run of their own (see
+    /// [`super::abroad`]), taken in by [`Core::collect_foreign`].
     pub(super) fn refresh_holders(&mut self) {
         self.refreshed = Some(Instant::now());
-        let files: Vec<(String, u64, [SocketAddr; 2], String)> = self
-            .records
-            .iter()
-            .filter(|r| self.live_progress(&r.key).is_some_and(|(_, done)| !done))
-            .map(|r| {
-                (
-                    r.key.clone(),
-                    r.meta.size,
-                    r.meta.trackers,
-                    r.meta.name.clone(),
-                )
-            })
-            .collect();
-        // Other swarms hear what this client holds of their files before it asks them.
-        self.offer_foreign();
-        for (key, size, trackers, name) in files {
+        let mut ours = Vec::new();
+        let mut abroad = Vec::new();
+        for r in &self.records {
+            if self.live_progress(&r.key).is_none_or(|(_, done)| done) {
+                continue;
+            }
+            let (key, size) = (r.key.clone(), r.meta.size);
+            if self.is_foreign(r.meta.trackers) {
+                let name = view::escape(&r.meta.name);
+                abroad.push((r.meta.trackers, Ask { key, size, name }));
+            } else {
+                ours.push((key, size));
+            }
+        }
+        // Other swarms hear what this client holds of their files, and are asked theirs.
+        self.refresh_foreign(abroad);
+        for (key, size) in ours {
             let seeders = Request::Seeders {
                 key: key.clone(),
                 size,
             };
-            let name = view::escape(&name);
-            let Some(lines) = self.holders_from(trackers, &name, &seeders) else {
-                continue;
-            };
-            let npieces = self.store.progress(&key).map_or(0, |(b, _)| b.num_bits());
-            let holders: Vec<(SocketAddr, Bitset)> = lines
-                .iter()
-                .filter_map(|l| {
-                    let (addr, bits) = l.split_once(' ')?;
-                    let addr: SocketAddr = addr.parse().ok()?;
-                    let bits = Bitset::from_word(bits, npieces)?;
-                    (addr != self.me).then_some((addr, bits))
-                })
-                .collect();
-            let count = holders.len();
-            if let Some(Kind::Download { seeders, .. }) = self
-                .records
-                .iter_mut()
-                .find(|r| r.key == key)
-                .map(|r| &mut r.kind)
-            {
-                *seeders = count;
+            if let Ok(lines) = self.call_list(&seeders) {
+                self.apply_holders(&key, &lines);
             }
-            for remote in self.store.set_holders(&key, holders) {
-                download::spawn(self.store.clone(), remote);
-            }
+        }
+    }
+
+    /// Takes `lines` (a `SEEDERS` answer) as the holders of download `key`: its seeder count,
+    /// and a download worker for each new holder.
+    pub(super) fn apply_holders(&mut self, key: &str, lines: &[String]) {
+        let npieces = self.store.progress(key).map_or(0, |(b, _)| b.num_bits());
+        let holders: Vec<(SocketAddr, Bitset)> = lines
+            .iter()
+            .filter_map(|l| {
+                let (addr, bits) = l.split_once(' ')?;
+                let addr: SocketAddr = addr.parse().ok()?;
+                let bits = Bitset::from_word(bits, npieces)?;
+                (addr != self.me).then_some((addr, bits))
+            })
+            .collect();
+        let count = holders.len();
+        if let Some(Kind::Download { seeders, .. }) = self
+            .records
+            .iter_mut()
+            .find(|r| r.key == key)
+            .map(|r| &mut r.kind)
+        {
+            *seeders = count;
+        }
+        for remote in self.store.set_holders(key, holders) {
+            download::spawn(self.store.clone(), remote);
         }
     }
 }
