@@ -15,7 +15,7 @@ usage:
   p2p client MY_ADDR TRACKER1 [TRACKER2] [LOG_FILE]
                                run the interactive client, serving others at MY_ADDR
   p2p --version                show the version and which SHA-1 backend this CPU uses
-  p2p --help                   show this text; p2p COMMAND --help shows one command's";
+  p2p --help                   show this text; p2p COMMAND --help shows one command's help";
 
 const TRACKER_HELP: &str = "\
 usage: p2p tracker

@@ -169,10 +169,11 @@ fn downloads_fail_over_to_the_second_tracker_and_a_restarted_tracker_catches_up(
     taker.downloads_become(&["[S] one 2.0 MiB".to_string(), "[S] two 1.0 MiB".to_string()]);
     assert_eq!(fs::read(taker.path("one.out")).unwrap(), one);
     assert_eq!(fs::read(taker.path("two.out")).unwrap(), two);
+    // Said on its own line between prompts.
     assert!(
-        taker.proc.stderr().contains("switching"),
+        taker.proc.stdout().contains("switching"),
         "{}",
-        taker.proc.stderr()
+        taker.proc.stdout()
     );
     // Step 2: A comes back, catches up from B, and a client that knows only A can fetch.
     pair.start_tracker(0);

@@ -363,10 +363,16 @@ fn a_download_whose_folder_vanished_fails_saying_so_and_get_retries_it() {
     fs::remove_dir_all(taker.path("sub")).unwrap();
     fake.allowed.lock().unwrap().extend(0..8);
     taker.downloads_become(&["[F] f: its folder is missing".to_string()]);
-    taker.fails(
-        "get f.mtorrent sub/",
-        "cannot download to sub/: no such folder",
-    );
+    // The folder it went to means the same file again (not a file named sub), and a retry
+    // that cannot start leaves the failure as it was.
+    for dest in ["sub/", "sub"] {
+        taker.fails(
+            &format!("get f.mtorrent {dest}"),
+            "cannot download to sub/f: no such folder sub",
+        );
+    }
+    taker.downloads_become(&["[F] f: its folder is missing".to_string()]);
+    assert!(!taker.path("sub").exists());
     fs::create_dir_all(taker.path("sub")).unwrap();
     taker.run("get f.mtorrent sub", "downloading f to sub/f");
     taker.downloads_become(&["[S] f 4.0 MiB".to_string()]);
@@ -448,5 +454,32 @@ fn a_finished_download_is_said_while_the_shell_waits_for_a_line() {
     let out = taker.proc.stdout();
     assert_eq!(out.matches("complete: notes.txt").count(), 1, "{out}");
     seeder.quit();
+    taker.quit();
+}
+
+#[test]
+fn clearing_a_download_that_was_not_restored_deletes_its_partial_data() {
+    let pair = Pair::start("states-clear");
+    let mut seeder = pair.client("seeder", &[0, 1]);
+    let mut taker = pair.client("taker", &[0, 1]);
+    fs::write(seeder.path("half"), content(8, 1000)).unwrap();
+    seeder.run("share half half.mtorrent", "shared half");
+    hand_over(&seeder, &taker, "half.mtorrent");
+    seeder.quit();
+    taker.run("get half.mtorrent half.out", "downloading half");
+    let partial = taker.path(".half.out.p2p-partial");
+    assert!(wait_until(LIMIT, || partial.exists()));
+    taker.quit();
+    fs::remove_file(taker.path("half.mtorrent")).unwrap();
+    taker.restart();
+    taker.downloads_where("not restored", |l| {
+        l.len() == 1 && l[0].starts_with("[F] half.out: not restored: ")
+    });
+    taker.run(
+        "remove half.mtorrent",
+        "cleared half.out (it was not restored)",
+    );
+    assert!(!partial.exists(), "its partial data stayed");
+    assert_eq!(state_of(&taker), "");
     taker.quit();
 }

@@ -156,8 +156,8 @@ fn help_with_a_command_shows_that_command_only() {
     assert_eq!(errors.len(), 2, "{}", ran.stderr);
     assert!(errors[0].contains("no command \"bogus\""), "{errors:?}");
     assert!(
-        errors[1].contains("usage: get <file>.mtorrent <dest>"),
-        "{errors:?}"
+        errors[1].ends_with("usage: get <file>.mtorrent <dest> (try help get)"),
+        "the command's form, not its description: {errors:?}"
     );
 }
 
@@ -313,4 +313,43 @@ fn a_connection_the_tracker_closed_while_idle_is_made_again_silently() {
     assert!(!said.contains("stopped answering"), "{said}");
     let notes = std::fs::read_to_string(&log).unwrap();
     assert!(!notes.contains("lost tracker"), "{notes}");
+}
+
+#[test]
+fn overlong_lines_and_files_that_are_no_mtorrent_get_a_short_error() {
+    let pair = Pair::start("voice-long");
+    let dir = pair.root.path().join("long");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A one-line text of 2 MB, a sparse file past any .mtorrent's size, bytes that are no text.
+    std::fs::write(dir.join("data.json"), "{\"k\":1,".repeat(300_000)).unwrap();
+    let huge = std::fs::File::create(dir.join("huge.iso")).unwrap();
+    huge.set_len(100 << 20).unwrap();
+    std::fs::write(dir.join("bin.mtorrent"), [0u8, 159, 146, 150]).unwrap();
+    let long_line = format!("bogus{}\n", "x".repeat(100_000));
+    let script = [
+        long_line.as_bytes(),
+        b"get data.json out\nget huge.iso out\nget bin.mtorrent out\n",
+        format!("share {} x.mtorrent\n", "y".repeat(20_000)).as_bytes(),
+    ]
+    .concat();
+    let ran = piped(&pair, &dir, &script);
+    let errors = ran.errors();
+    assert_eq!(errors.len(), 5, "{}", ran.stderr);
+    assert!(errors.iter().all(|e| e.len() < 300), "{errors:?}");
+    assert!(
+        errors[0].contains("the line is 100006 bytes long"),
+        "{errors:?}"
+    );
+    assert!(errors[1].starts_with("error: data.json is not a valid .mtorrent: "));
+    assert!(errors[1].ends_with('…'), "{errors:?}");
+    assert!(
+        errors[2].contains("huge.iso is not a .mtorrent: 100.0 MiB"),
+        "{errors:?}"
+    );
+    assert!(errors[3].contains("bin.mtorrent is not a .mtorrent: it is not text"));
+    assert!(
+        errors[4].contains("the line is 20018 bytes long"),
+        "{errors:?}"
+    );
+    assert_eq!(ran.status.code(), Some(1));
 }

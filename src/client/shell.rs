@@ -80,8 +80,9 @@ fn print_news(engine: &Engine, terminal: bool, again: bool) {
     }
     let mut out = io::stdout().lock();
     if terminal && again {
-        // Back to the start of the line, cleared: the prompt is drawn again below.
-        let _ = out.write_all(b"\r\x1b[K");
+        // Below the prompt, which is drawn again after the news: what the user has typed
+        // so far stays on the screen (the terminal still holds it).
+        let _ = out.write_all(b"\n");
     }
     for line in news {
         let _ = writeln!(out, "{line}");
@@ -93,6 +94,32 @@ fn print_news(engine: &Engine, terminal: bool, again: bool) {
 }
 
 const PROMPT: &str = "p2p> ";
+
+/// The longest command line taken: longer ones are refused, and not kept in memory.
+const MAX_LINE: usize = 8192;
+
+/// Reads one line (with its `\n`) into `line`, keeping at most [`MAX_LINE`] + 1 bytes of
+/// it; returns how many bytes the whole line had (0 at the end of input).
+fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = (MAX_LINE + 1).saturating_sub(line.len());
+        line.extend_from_slice(&buf[..take.min(room)]);
+        input.consume(take);
+        total += take;
+        if done {
+            return Ok(total);
+        }
+    }
+}
 
 fn read_commands(
     engine: &Engine,
@@ -113,9 +140,9 @@ fn read_commands(
             *waiting = true;
         }
         line.clear();
-        let read = input.read_until(b'\n', &mut line);
+        let read = read_line(input, &mut line);
         *waiting.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        match read {
+        let outcome = match read {
             Ok(0) | Err(_) => {
                 // The shell's own prompt must not be glued to ours.
                 if terminal {
@@ -123,9 +150,12 @@ fn read_commands(
                 }
                 break;
             }
-            Ok(_) => {}
-        }
-        match one_line(engine, &line) {
+            Ok(n) if n > MAX_LINE => Err(format!(
+                "the line is {n} bytes long; a command is at most {MAX_LINE}"
+            )),
+            Ok(_) => one_line(engine, &line),
+        };
+        match outcome {
             Ok(Next::Go) => {}
             Ok(Next::Quit) => return failed && !terminal,
             Err(e) => {
@@ -163,6 +193,7 @@ fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
             let c = c.replace('_', " ");
             let lines = usage_lines(&c);
             if lines.is_empty() {
+                let c: String = c.chars().take(40).collect();
                 return Err(format!("help: no command {c:?} (try help)"));
             }
             println!("{}", lines.join("\n"));
@@ -185,11 +216,12 @@ fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
             c @ ("share" | "get" | "show" | "show_downloads" | "remove" | "quit" | "help"),
             ..,
         ] => {
-            let usage = usage_lines(&c.replace('_', " ")).join(" ");
-            let usage: Vec<&str> = usage.split_whitespace().collect();
+            // The command's form: its first help line up to the description.
+            let lines = usage_lines(&c.replace('_', " "));
+            let first = lines.first().map_or("", |l| l.trim());
+            let form = first.split("  ").next().unwrap_or(first);
             return Err(format!(
-                "wrong arguments for {c}; usage: {}",
-                usage.join(" ")
+                "wrong arguments for {c}; usage: {form} (try help {c})"
             ));
         }
         [c, ..] if LATER.contains(c) => {
@@ -197,7 +229,10 @@ fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
                 "{c}: accounts and groups are not available in this version"
             ));
         }
-        [c, ..] => return Err(format!("unknown command {c:?} (try help)")),
+        [c, ..] => {
+            let c: String = c.chars().take(40).collect();
+            return Err(format!("unknown command {c:?} (try help)"));
+        }
     };
     let quit = matches!(cmd, Cmd::Quit);
     let out = engine.ask(cmd).map_err(|e| e.to_string())?;
@@ -282,7 +317,22 @@ fn usage_lines(command: &str) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_words;
+    use super::{MAX_LINE, read_line, split_words};
+
+    #[test]
+    fn a_long_line_is_counted_whole_but_kept_short() {
+        let long = vec![b'x'; 3 * MAX_LINE];
+        let input = [&long[..], b"\nshow downloads\n"].concat();
+        let mut input = std::io::BufReader::with_capacity(100, &input[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut input, &mut line).unwrap(), 3 * MAX_LINE + 1);
+        assert_eq!(line.len(), MAX_LINE + 1);
+        line.clear();
+        assert_eq!(read_line(&mut input, &mut line).unwrap(), 15);
+        assert_eq!(line, b"show downloads\n");
+        line.clear();
+        assert_eq!(read_line(&mut input, &mut line).unwrap(), 0);
+    }
 
     #[test]
     fn quotes_and_backslashes_keep_spaces_in_one_word() {

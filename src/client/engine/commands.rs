@@ -1,7 +1,8 @@
 //! The commands the shell sends: share, get, show, remove. Each checks what it is given
 //! before touching the store or the tracker, and answers the lines to print or one error.
 
-use super::records::key_of;
+use super::records::{key_of, partial_path};
+use super::state::Saved;
 use super::view::{self, escape, escape_path};
 use super::{Answer, Core, Kind, Record};
 use crate::metainfo::Metainfo;
@@ -76,15 +77,12 @@ impl Core {
     }
 
     pub(super) fn get(&mut self, mtorrent: &Path, dest: &Path) -> Answer {
-        let text = fs::read_to_string(mtorrent)
-            .map_err(|e| format!("cannot read {}: {e}", escape_path(mtorrent)))?;
-        let info = Metainfo::parse(&text).map_err(|e| {
-            let why = escape(&e.to_string());
-            format!("{} is not a valid .mtorrent: {why}", escape_path(mtorrent))
-        })?;
+        let info = read_mtorrent(mtorrent)?;
         let name = escape(&info.name);
         let key = key_of(&info);
-        // A failed download is tried again from the start.
+        // A failed download is tried again from the start, once its destination checks out.
+        let mut retried = None;
+        let mut dest = dest.to_path_buf();
         if let Some(at) = self.records.iter().position(|r| r.key == key) {
             let failed = self.store.failure(&key).is_some();
             let r = &mut self.records[at];
@@ -103,10 +101,17 @@ impl Core {
             if !failed || matches!(r.kind, Kind::Share) {
                 return Err(format!("{name} is already shared or downloading here"));
             }
+            // The same place as before (its file, or the folder it was put in) is that file.
+            if dest == r.path || r.path.parent() == Some(dest.as_path()) {
+                dest = r.path.clone();
+            }
+            retried = Some(at);
+        }
+        let dest = destination(&dest, &info.name)?;
+        if let Some(at) = retried {
             let r = self.records.remove(at);
             self.store.discard(&r.key);
         }
-        let dest = destination(dest, &info.name)?;
         self.start_download(info, mtorrent, &dest, false)
             .map_err(|e| format!("cannot download to {}: {e}", escape_path(&dest)))?;
         self.lost.retain(|l| !l.is_of(mtorrent));
@@ -206,6 +211,10 @@ impl Core {
             let lost = at
                 .map(|at| self.lost.remove(at))
                 .ok_or_else(|| format!("{} is not shared by this client", escape_path(mtorrent)))?;
+            // An unfinished download's partial data goes with it.
+            if let Saved::Download { dest, .. } = &lost.saved {
+                let _ = fs::remove_file(partial_path(dest));
+            }
             self.save();
             return Ok(vec![format!("cleared {} (it was not restored)", lost.name)]);
         };
@@ -235,6 +244,34 @@ impl Core {
             escape_path(&r.path)
         )])
     }
+}
+
+/// The most a `.mtorrent` may weigh: its hash list for a file of about 800 GiB.
+const MAX_MTORRENT: u64 = 64 << 20;
+
+/// The longest part of a bad `.mtorrent` quoted in an error.
+const QUOTED: usize = 120;
+
+/// Reads and parses the `.mtorrent` at `path`, refusing what cannot be one (too large, not
+/// text) before reading it whole; an error quotes at most [`QUOTED`] characters of it.
+fn read_mtorrent(path: &Path) -> Result<Metainfo, String> {
+    let shown = escape_path(path);
+    let size = fs::metadata(path)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?
+        .len();
+    if size > MAX_MTORRENT {
+        return Err(format!(
+            "{shown} is not a .mtorrent: {} is more than one can hold",
+            view::size(size)
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{shown} is not a .mtorrent: it is not text"))?;
+    Metainfo::parse(&text).map_err(|e| {
+        let why = view::excerpt(&escape(&e.to_string()), QUOTED);
+        format!("{shown} is not a valid .mtorrent: {why}")
+    })
 }
 
 /// Where a download of `name` to `dest` goes (into `dest` when it is a folder), checked

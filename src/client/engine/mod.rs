@@ -55,7 +55,7 @@ pub type Answer = Result<Vec<String>, String>;
 /// What the engine thread is told: a command from the shell, and where its answer goes; or
 /// news from the heartbeat.
 enum Msg {
-    Ask(Cmd, Sender<Answer>),
+    Ask(Cmd, Sender<(Vec<String>, Answer)>),
     /// The heartbeat found tracker `lost` silent (`why`) and switched the pair to `now`.
     Switched {
         lost: usize,
@@ -85,16 +85,25 @@ type Events = Arc<Mutex<Vec<String>>>;
 impl Engine {
     /// Sends `cmd` and waits for its answer. Lines about background changes not yet taken
     /// (see [`Engine::take_events`]) come first in an answer's lines, so they are seen at
-    /// the latest with the next command.
+    /// the latest with the next command; they are taken on the engine thread with the
+    /// answer, so no line can contradict the answer below it.
     pub fn ask(&self, cmd: Cmd) -> Answer {
         let (reply_tx, reply_rx) = mpsc::channel();
         self.tx
             .send(Msg::Ask(cmd, reply_tx))
             .map_err(|_| "the client has stopped".to_string())?;
-        let lines = reply_rx
+        let (news, answer) = reply_rx
             .recv()
-            .map_err(|_| "the client has stopped".to_string())??;
-        Ok(self.take_events().into_iter().chain(lines).collect())
+            .map_err(|_| "the client has stopped".to_string())?;
+        match answer {
+            Ok(lines) => Ok(news.into_iter().chain(lines).collect()),
+            Err(e) => {
+                // Printed before the next prompt, after the error.
+                let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+                events.splice(0..0, news);
+                Err(e)
+            }
+        }
     }
 
     /// The lines about what changed in the background since the last call (`complete:
@@ -208,7 +217,9 @@ impl Core {
                 Ok(Msg::Ask(cmd, reply)) => {
                     let quit = matches!(cmd, Cmd::Quit);
                     let answer = self.handle(cmd);
-                    let _ = reply.send(answer);
+                    let news =
+                        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()));
+                    let _ = reply.send((news, answer));
                     if quit {
                         return;
                     }

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// How often the holders of each download are refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
+/// The most holders one download fetches from (a worker thread each): plenty for speed,
+/// and a tracker listing thousands cannot make the client start thousands of threads.
+const MAX_HOLDERS: usize = 64;
+
 impl Core {
     pub(super) fn tick(&mut self) {
         self.collect_foreign();
@@ -172,6 +176,7 @@ impl Core {
                 let bits = Bitset::from_word(bits, npieces)?;
                 (addr != self.me).then_some((addr, bits))
             })
+            .take(MAX_HOLDERS)
             .collect();
         let count = holders.len();
         if let Some(Kind::Download { seeders, .. }) = self

@@ -11,17 +11,28 @@ use std::time::{Duration, Instant};
 /// shows within seconds.
 const WINDOW: Duration = Duration::from_secs(5);
 
-/// `text` with every control character written as an escape (`\u{1b}`, `\n`, `\t`).
+/// `text` with every control character written as an escape (`\u{1b}`, `\n`, `\t`), and
+/// the marks that turn the direction of text (U+200E/F, U+202A-E, U+2066-9), which could
+/// make a name show another extension than it has.
 pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        let turns = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || turns {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// At most `max` characters of `text`, with `…` when it was cut.
+pub(super) fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// A path as [`escape`] shows names.
@@ -140,6 +151,9 @@ mod tests {
     fn control_characters_are_escaped_and_the_rest_kept() {
         assert_eq!(escape("a\u{1b}]0;pwned\u{7}b"), "a\\u{1b}]0;pwned\\u{7}b");
         assert_eq!(escape("tab\there\nü x"), "tab\\there\\nü x");
+        assert_eq!(escape("a\u{202e}gpj.exe"), "a\\u{202e}gpj.exe");
+        assert_eq!(excerpt("ünïcode", 3), "ünï…");
+        assert_eq!(excerpt("short", 5), "short");
     }
 
     #[test]
