@@ -275,6 +275,21 @@ fn an_unwritable_state_file_is_one_line_on_stderr_and_exit_1() {
     assert_eq!(t.stdout(), "", "it never said it serves");
 }
 
+#[test]
+fn a_tracker_that_cannot_listen_says_where_and_creates_no_files() {
+    let root = TempDir::new("taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let me = taken.local_addr().unwrap().to_string();
+    let twin = format!("127.0.0.1:{}", free_port());
+    let mut t = tracker(root.path(), root.path(), &me, &twin, "state.txt", "t");
+    let status = t.wait(START);
+    assert_eq!(status.code(), Some(1), "stderr: {}", t.stderr());
+    let err = t.stderr();
+    assert!(err.contains(&format!("cannot listen on {me}: ")), "{err:?}");
+    assert!(!root.path().join("state.txt").exists());
+    assert!(!root.path().join("state.txt.log").exists());
+}
+
 /// A change a tracker answered `OK` to is in its state log already: killed at once (its twin
 /// away, so nothing comes back from there), it still knows the change when it restarts.
 #[test]

@@ -43,11 +43,13 @@ pub fn run(
         let path = path.display().to_string();
         move |e: io::Error| io::Error::new(e.kind(), format!("{path}: {e}"))
     };
+    // First, so a tracker that cannot listen creates no files.
+    let listener = TcpListener::bind(me)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {me}: {e}")))?;
     let log = Log::open(&log_file).map_err(named(&log_file))?;
     let tables = Arc::new(Tables::new(&me.to_string()));
     let state = StateLog::open(&state_file, &tables).map_err(named(&state_file))?;
     let epoch = state.epoch().to_string();
-    let listener = TcpListener::bind(me)?;
     let acked = Arc::new(AtomicU64::new(0));
     let nonce = Arc::new(Mutex::new(None));
     state.spawn_appender(tables.clone(), acked.clone(), log.clone())?;
