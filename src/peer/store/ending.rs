@@ -69,7 +69,12 @@ impl Store {
         inner.outbox.forget(name);
         drop(inner);
         self.changed.notify_all();
-        if let Some(l) = gone.filter(|l| matches!(l.status, Status::Downloading | Status::Failed)) {
+        // A download being moved into place is complete: emptying its file now would empty
+        // the finished file, so it is left to land.
+        let partial = |l: &super::Local| {
+            matches!(l.status, Status::Downloading | Status::Failed) && !l.finalizing
+        };
+        if let Some(l) = gone.filter(partial) {
             delete_partial(&l.path, &l.file);
         }
     }
