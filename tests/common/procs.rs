@@ -92,14 +92,14 @@ impl Proc {
         let err = logs.join(format!("{name}.err"));
         // Taken before the spawn, so that `lifetime` is never shorter than the real one.
         let started = Instant::now();
-        let mut child = Command::new(program)
-            .args(args)
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .current_dir(dir)
             .stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stdout(fs::File::create(&out).expect("stdout file"))
-            .stderr(fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn");
+            .stderr(fs::File::create(&err).expect("stderr file"));
+        default_signals(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn");
         Proc {
             stdin: child.stdin.take(),
             child,
@@ -222,6 +222,27 @@ pub fn cpu_ticks(pid: u32) -> u64 {
             .unwrap_or(0)
     };
     num(11) + num(12)
+}
+
+/// Gives the child the default action for SIGHUP, SIGINT, SIGQUIT and SIGTERM, whatever this
+/// test runner inherited: started under `nohup`, or in the background of a script, it would
+/// ignore some of them, and so would every child (a signal ignored at exec stays ignored).
+fn default_signals(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIG_DFL: usize = 0;
+    // SAFETY: runs in the child between fork and exec; signal(2) is async-signal-safe and
+    // changes nothing but the child's own dispositions.
+    unsafe {
+        cmd.pre_exec(|| {
+            for signum in [1, 2, 3, 15] {
+                signal(signum, SIG_DFL);
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Sends SIGKILL to every process of group `pgid` (a child started with
