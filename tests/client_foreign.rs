@@ -125,7 +125,8 @@ fn trackers_that_do_not_answer_are_noted_and_not_waited_on_at_every_command() {
     for _ in 0..4 {
         let took = answered(&mut client, "show downloads", "mute.bin");
         assert!(
-            took < Duration::from_millis(1500),
+            // Asking them would take 4 s (2 s each); the bound is loose for a busy machine.
+            took < Duration::from_secs(3),
             "show downloads took {took:?}"
         );
     }
@@ -195,11 +196,12 @@ fn trackers_that_never_finish_a_line_hold_up_no_command_and_quit() {
         "get slow.mtorrent slow.bin",
         "downloading slow.bin",
     );
-    assert!(took < Duration::from_secs(2), "get took {took:?}");
+    // They would hold it for ever; the bound is loose for a busy machine.
+    assert!(took < Duration::from_secs(5), "get took {took:?}");
     for _ in 0..3 {
         let took = answered(&mut client, "show downloads", "slow.bin");
         assert!(
-            took < Duration::from_secs(2),
+            took < Duration::from_secs(5),
             "show downloads took {took:?}"
         );
     }
