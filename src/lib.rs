@@ -13,6 +13,7 @@ pub(crate) mod link;
 pub(crate) mod metainfo;
 pub mod name;
 pub(crate) mod output;
+pub mod password;
 pub(crate) mod peer;
 pub mod protocol;
 pub(crate) mod rng;
