@@ -72,7 +72,8 @@ pub fn run(engine: &Engine) -> bool {
 }
 
 /// Prints the lines about background changes not printed yet, each on its own line; on a
-/// terminal, over the prompt (`again`: one is shown) and with the prompt after them.
+/// terminal where a prompt is shown (`again`), below it, with the prompt drawn again after
+/// them.
 fn print_news(engine: &Engine, terminal: bool, again: bool) {
     let news = engine.take_events();
     if news.is_empty() {
