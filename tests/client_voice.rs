@@ -330,11 +330,17 @@ fn overlong_lines_and_files_that_are_no_mtorrent_get_a_short_error() {
         long_line.as_bytes(),
         b"get data.json out\nget huge.iso out\nget bin.mtorrent out\n",
         format!("share {} x.mtorrent\n", "y".repeat(20_000)).as_bytes(),
+        // A device never ends: it must not be read.
+        b"get /dev/zero out\n",
     ]
     .concat();
     let ran = piped(&pair, &dir, &script);
     let errors = ran.errors();
-    assert_eq!(errors.len(), 5, "{}", ran.stderr);
+    assert_eq!(errors.len(), 6, "{}", ran.stderr);
+    assert!(
+        errors[5].ends_with("/dev/zero is not a .mtorrent: not a regular file"),
+        "{errors:?}"
+    );
     assert!(errors.iter().all(|e| e.len() < 300), "{errors:?}");
     assert!(
         errors[0].contains("the line is 100006 bytes long"),

@@ -99,7 +99,9 @@ impl Core {
                 )]);
             }
             if !failed || matches!(r.kind, Kind::Share) {
-                return Err(format!("{name} is already shared or downloading here"));
+                // Named as it is listed here (the .mtorrent may call the same bytes otherwise).
+                let held = escape(&r.meta.name);
+                return Err(format!("{held} is already shared or downloading here"));
             }
             // The same place as before (its file, or the folder it was put in) is that file.
             if dest == r.path || r.path.parent() == Some(dest.as_path()) {
@@ -252,13 +254,16 @@ const MAX_MTORRENT: u64 = 64 << 20;
 /// The longest part of a bad `.mtorrent` quoted in an error.
 const QUOTED: usize = 120;
 
-/// Reads and parses the `.mtorrent` at `path`, refusing what cannot be one (too large, not
-/// text) before reading it whole; an error quotes at most [`QUOTED`] characters of it.
+/// Reads and parses the `.mtorrent` at `path`, refusing what cannot be one (not a regular
+/// file, too large, not text) before reading it whole; an error quotes at most [`QUOTED`] characters of it.
 fn read_mtorrent(path: &Path) -> Result<Metainfo, String> {
     let shown = escape_path(path);
-    let size = fs::metadata(path)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?
-        .len();
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    // A device or a pipe has no size to check and may never end.
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a .mtorrent: not a regular file"));
+    }
+    let size = meta.len();
     if size > MAX_MTORRENT {
         return Err(format!(
             "{shown} is not a .mtorrent: {} is more than one can hold",
