@@ -1,7 +1,7 @@
 //! The commands the shell sends: share, get, show, remove. Each checks what it is given
 //! before touching the store or the tracker, and answers the lines to print or one error.
 
-use super::records::{key_of, partial_path};
+use super::records::{key_of, partial_path, same_file};
 use super::state::Saved;
 use super::view::{self, escape, escape_path};
 use super::{Answer, Core, Kind, Record};
@@ -133,11 +133,12 @@ impl Core {
     /// Refuses to write a `.mtorrent` over a file this share did not write: another
     /// record's (whose `remove` would then remove the wrong share) or anything else.
     fn check_mtorrent_is_free(&self, mtorrent: &Path, text: &str) -> Result<(), String> {
-        let wanted = fs::canonicalize(mtorrent).ok();
+        // Only a .mtorrent that exists can be another's to lose.
+        let exists = mtorrent.exists();
         let owner = self
             .records
             .iter()
-            .find(|r| wanted.is_some() && fs::canonicalize(&r.mtorrent).ok() == wanted);
+            .find(|r| exists && same_file(&r.mtorrent, mtorrent));
         if let Some(r) = owner {
             return Err(format!(
                 "{} already describes {}, shared or downloading here; choose another name",
@@ -204,10 +205,10 @@ impl Core {
     }
 
     pub(super) fn remove(&mut self, mtorrent: &Path) -> Answer {
-        let wanted = fs::canonicalize(mtorrent).unwrap_or_else(|_| mtorrent.to_path_buf());
-        let at = self.records.iter().position(|r| {
-            fs::canonicalize(&r.mtorrent).unwrap_or_else(|_| r.mtorrent.clone()) == wanted
-        });
+        let at = self
+            .records
+            .iter()
+            .position(|r| same_file(&r.mtorrent, mtorrent));
         let Some(at) = at else {
             let at = self.lost.iter().position(|l| l.is_of(mtorrent));
             let lost = at

@@ -110,8 +110,13 @@ impl Engine {
     /// name (28.6 MiB)`, `failed: name: disk full`), each once, oldest first: for the shell
     /// to print on their own lines between prompts.
     pub fn take_events(&self) -> Vec<String> {
-        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+        take(&self.events)
     }
+}
+
+/// The lines kept in `events`, which are left empty.
+fn take(events: &Events) -> Vec<String> {
+    std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 enum Kind {
@@ -217,8 +222,7 @@ impl Core {
                 Ok(Msg::Ask(cmd, reply)) => {
                     let quit = matches!(cmd, Cmd::Quit);
                     let answer = self.handle(cmd);
-                    let news =
-                        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()));
+                    let news = take(&self.events);
                     let _ = reply.send((news, answer));
                     if quit {
                         return;

@@ -6,12 +6,20 @@ use super::view::Rate;
 use super::{Core, Kind, Record};
 use crate::chunk::Bitset;
 use crate::metainfo::Metainfo;
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub(super) fn key_of(meta: &Metainfo) -> String {
     meta.info_hash()
+}
+
+/// Whether paths `a` and `b` name the same file: as the file system resolves them when it
+/// can (`./a.mtorrent` and `a.mtorrent`), else as written.
+pub(super) fn same_file(a: &Path, b: &Path) -> bool {
+    let resolved = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    resolved(a) == resolved(b)
 }
 
 /// Where a download to `dest` is written until it is complete: beside it, hidden.

@@ -2,7 +2,7 @@
 //! [`crate::client::state`]'s): a saved share is re-hashed before it is offered again, and a
 //! saved download resumes with the pieces on disk that still verify.
 
-use super::records::{key_of, partial_path};
+use super::records::{key_of, partial_path, same_file};
 use super::state::{self, Saved};
 use super::view::{Rate, escape, escape_path};
 use super::{Core, Kind, Record};
@@ -24,10 +24,7 @@ impl Lost {
     /// Whether it was the record of `mtorrent`.
     pub(super) fn is_of(&self, mtorrent: &Path) -> bool {
         let (Saved::Share { mtorrent: m, .. } | Saved::Download { mtorrent: m, .. }) = &self.saved;
-        m == mtorrent
-            || fs::canonicalize(m)
-                .ok()
-                .is_some_and(|m| fs::canonicalize(mtorrent).ok() == Some(m))
+        same_file(m, mtorrent)
     }
 }
 
@@ -119,10 +116,7 @@ impl Core {
         })?;
         // A state file written before shares refused to overwrite a .mtorrent can name one
         // file, or one .mtorrent, twice: the first line wins.
-        let same = |r: &&Record| {
-            r.key == key_of(&info)
-                || fs::canonicalize(&r.mtorrent).ok() == fs::canonicalize(mtorrent).ok()
-        };
+        let same = |r: &&Record| r.key == key_of(&info) || same_file(&r.mtorrent, mtorrent);
         if let Some(r) = self.records.iter().find(same) {
             return Err(NotRestored::Twice(format!(
                 "{} already came back as {}",

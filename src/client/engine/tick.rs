@@ -88,23 +88,26 @@ impl Core {
             let Kind::Download {
                 rate,
                 seeders,
+                done,
+                told,
                 alone,
-                ..
             } = &mut r.kind
             else {
                 continue;
             };
             rate.sample(held);
-            let name = view::escape(&r.meta.name);
-            let turn = (failure.is_none() && !complete)
-                .then(|| alone.note(*seeders, Instant::now()))
-                .flatten();
             let holders = *seeders;
+            // Each change is said once: `told` and `done` remember it.
+            let turn = (failure.is_none() && !complete)
+                .then(|| alone.note(holders, Instant::now()))
+                .flatten();
+            let completed = failure.is_none() && complete && !std::mem::replace(done, true);
+            let failed = failure.filter(|_| !std::mem::replace(told, true));
+            let (name, size) = (view::escape(&r.meta.name), r.meta.size);
             match turn {
                 Some(Turn::Stranded) => {
                     let why = self.why_stranded(&self.records[at]).unwrap_or_default();
                     lines.push(format!("failed: {name}: {why}"));
-                    continue;
                 }
                 Some(Turn::GoingOn) => lines.push(format!(
                     "going on: {name} ({holders} seeder{})",
@@ -112,18 +115,12 @@ impl Core {
                 )),
                 None => {}
             }
-            let r = &mut self.records[at];
-            let Kind::Download { done, told, .. } = &mut r.kind else {
-                continue;
-            };
-            if let Some(why) = failure {
-                if !std::mem::replace(told, true) {
-                    lines.push(format!("failed: {name}: {}", view::escape(&why)));
-                }
-            } else if complete && !*done {
-                *done = true;
+            if let Some(why) = failed {
+                lines.push(format!("failed: {name}: {}", view::escape(&why)));
+            }
+            if completed {
                 finished = true;
-                lines.push(format!("complete: {name} ({})", view::size(r.meta.size)));
+                lines.push(format!("complete: {name} ({})", view::size(size)));
             }
         }
         for line in lines {
