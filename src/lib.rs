@@ -3,6 +3,7 @@
 //! concern; each only calls the rooms below it (README, "Layout", lists them in that order).
 //! Only what the integration tests use is public.
 
+pub mod account_name;
 mod atomic_file;
 pub mod chunk;
 pub(crate) mod cli;

@@ -6,11 +6,13 @@
 //! hashes are 40 hex digits); checks against a file's size are for the code that knows the
 //! file.
 
+pub mod account;
 mod parse;
 #[cfg(test)]
 mod tests;
 
 pub use crate::chunk::MAX_GET_CHUNKS;
+pub use account::Ask;
 pub use parse::{ProtoError, parse_u64};
 
 use crate::chunk::PieceIndex;
@@ -155,6 +157,8 @@ pub enum Request {
     Put { seq: u64, record: String },
     /// `SEEN <token> ...`: sessions the pushing twin heard from just now.
     Seen { tokens: Vec<String> },
+    /// Accounts and groups: `<VERB> <token> ...` (see [`account`]).
+    Account { token: String, ask: Ask },
 }
 
 impl Request {
@@ -186,6 +190,7 @@ impl Request {
             Request::Vouch { .. } => "VOUCH",
             Request::Put { .. } => "PUT",
             Request::Seen { .. } => "SEEN",
+            Request::Account { ask, .. } => ask.verb(),
         }
     }
 }
@@ -250,6 +255,7 @@ impl fmt::Display for Request {
             Request::Vouch { nonce } => write!(f, "VOUCH {nonce}"),
             Request::Put { seq, record } => write!(f, "PUT {seq} {record}"),
             Request::Seen { tokens } => write!(f, "SEEN {}", tokens.join(" ")),
+            Request::Account { token, ask } => write!(f, "{} {token}{ask}", ask.verb()),
         }
     }
 }

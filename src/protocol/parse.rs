@@ -27,6 +27,8 @@ pub enum ProtoError {
     BadRun(String),
     BadHello(String),
     BadToken(String),
+    /// A user id, group name or password that is not one: the reason, already short.
+    BadAccount(String),
 }
 
 impl fmt::Display for ProtoError {
@@ -47,6 +49,7 @@ impl fmt::Display for ProtoError {
             ProtoError::BadRun(r) => write!(f, "bad_run {}", clip(r)),
             ProtoError::BadHello(h) => write!(f, "bad_hello {}", clip(h)),
             ProtoError::BadToken(t) => write!(f, "bad_token {}", clip(t)),
+            ProtoError::BadAccount(why) => write!(f, "bad_name {why}"),
         }
     }
 }
@@ -377,7 +380,13 @@ impl Request {
                     .collect::<Result<_, _>>()?;
                 Request::Seen { tokens }
             }
-            other => return Err(ProtoError::Unknown(other.to_string())),
+            other => {
+                let token = |w: &str| Fields::exactly("", "", 1, &[w]).and_then(|mut f| f.token());
+                let key = |w: &str| Fields::exactly("", "", 1, &[w]).and_then(|mut f| f.key());
+                let (token, ask) = super::account::parse(other, args, token, key, parse_u64)
+                    .ok_or_else(|| ProtoError::Unknown(other.to_string()))??;
+                Request::Account { token, ask }
+            }
         };
         Ok(request)
     }

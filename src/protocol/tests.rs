@@ -206,3 +206,92 @@ fn replies_split_ok_from_err() {
     assert_eq!(Reply::parse("ERR no"), Some(Reply::Err("no".into())));
     assert_eq!(Reply::parse("WHAT"), None);
 }
+
+#[test]
+fn account_requests_print_and_parse_back_and_check_their_words() {
+    let token = "0123456789abcdef0123456789abcdef".to_string();
+    let key = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_string();
+    let g = || "g.1".to_string();
+    let asks = [
+        Ask::CreateUser {
+            id: "alice".into(),
+            password: "p%w!".into(),
+        },
+        Ask::Login {
+            id: "alice".into(),
+            password: "pw".into(),
+        },
+        Ask::Logout,
+        Ask::CreateGroup { group: g() },
+        Ask::JoinGroup { group: g() },
+        Ask::ListRequests { group: g() },
+        Ask::AcceptRequest {
+            group: g(),
+            user: "bob".into(),
+        },
+        Ask::LeaveGroup { group: g() },
+        Ask::ListGroups,
+        Ask::ListFiles { group: g() },
+        Ask::UploadFile {
+            group: g(),
+            key: key.clone(),
+            size: 3 * 512 * 1024 + 1,
+            name: "my notes.txt".into(),
+        },
+        Ask::FileHashes {
+            group: g(),
+            key: key.clone(),
+            size: 0,
+            from: 7,
+        },
+        Ask::GroupSeeders {
+            group: g(),
+            key: key.clone(),
+            size: 9,
+        },
+        Ask::StopShare {
+            group: g(),
+            key: key.clone(),
+            size: 9,
+        },
+    ];
+    for ask in asks {
+        let req = Request::Account {
+            token: token.clone(),
+            ask,
+        };
+        let line = req.to_string();
+        assert_eq!(Request::parse(&line), Ok(req), "{line}");
+    }
+    let upload = Ask::UploadFile {
+        group: g(),
+        key: key.clone(),
+        size: 3 * 512 * 1024 + 1,
+        name: "f".into(),
+    };
+    assert_eq!(upload.payload_len(), 4 * 20);
+    assert_eq!(Ask::Logout.payload_len(), 0);
+    assert_eq!(Ask::ListGroups.command(), "list_groups");
+    for line in [
+        format!("LOGIN {token} alice"),
+        format!("LOGIN {token} a%20b pw"),
+        format!("LOGIN {token} .alice pw"),
+        "LOGIN nottoken alice pw".to_string(),
+        format!("CREATE_USER {token} alice a%20b"),
+        format!("CREATE_USER {token} {} pw", "a".repeat(33)),
+        format!("CREATE_GROUP {token} "),
+        format!("LOGOUT {token} extra"),
+        format!("UPLOAD_FILE {token} g {key} 137438953473 f"),
+        format!("UPLOAD_FILE {token} g {key} 1 .f"),
+        format!("FILE_HASHES {token} g {key} 1 -1"),
+        format!("STOP_SHARE {token} g ABC 1"),
+    ] {
+        assert!(Request::parse(&line).is_err(), "{line:?} parsed");
+    }
+    assert_eq!(
+        Request::parse(&format!("JOIN_GROUP {token} a/b"))
+            .unwrap_err()
+            .to_string(),
+        "bad_name a group name is 1 to 32 letters, digits, '-', '_' or '.' (not starting with '.' or '-'); got \"a/b\""
+    );
+}

@@ -247,6 +247,15 @@ impl LineHandler for SwarmConn<'_> {
             | Request::Vouch { .. }
             | Request::Put { .. }
             | Request::Seen { .. } => "ERR not_in_swarm_mode".to_string(),
+            Request::Account { ask, .. } => {
+                conn.reply("ERR not_in_swarm_mode")
+                    .map_err(|e| e.to_string())?;
+                // Raw bytes follow an upload's line: the stream is not lines any more.
+                if ask.payload_len() > 0 {
+                    return Err("an upload sent to a swarm tracker".into());
+                }
+                return Ok(Next::Continue);
+            }
         };
         conn.reply(&reply).map_err(|e| e.to_string())?;
         Ok(Next::Continue)
