@@ -32,6 +32,9 @@ pub struct PairConn<'a> {
 
 impl LineHandler for PairConn<'_> {
     const READ_TIMEOUT: Duration = IDLE;
+    /// An upload refused before its piece hashes were read ends the connection with them
+    /// still unread: closed gracefully, the client reads the `ERR` rather than a reset.
+    const CLOSE_GRACEFULLY_WHEN_BROKEN: bool = true;
 
     fn greet(&mut self, role: Role) -> Result<String, Refusal> {
         self.role = role;
