@@ -299,6 +299,34 @@ fn a_non_member_sees_nothing_and_its_upload_is_refused_before_the_hashes() {
     assert_eq!(eve.line().as_deref(), Some(not_member));
     assert!(eve.closed_within(Duration::from_secs(5)));
     assert_eq!(list(&mut alice, &format!("LIST_FILES {ta} g")).len(), 1);
+
+    // Holders: only sessions logged in as members count, and only full ones are seeders.
+    let (mut eve, te) = user(&a, "eve", false);
+    let full = full_bitset(2);
+    for (raw, token) in [(&mut alice, &ta), (&mut eve, &te)] {
+        let seed = format!("SEED {token} {hash} f {size} {full}");
+        assert_eq!(raw.call(&seed), "OK");
+    }
+    let (mut bob, tb) = user(&a, "bob", true);
+    assert_eq!(bob.call(&format!("JOIN_GROUP {tb} g")), "OK alice");
+    assert_eq!(alice.call(&format!("ACCEPT_REQUEST {ta} g bob")), "OK");
+    assert_eq!(bob.call(&format!("SEED {tb} {hash} f {size} 01")), "OK");
+    let files = list(&mut bob, &format!("LIST_FILES {tb} g"));
+    assert_eq!(files, [format!("{hash} {size} f alice 1")]);
+    let holders = list(&mut bob, &format!("GROUP_SEEDERS {tb} g {hash} {size}"));
+    assert_eq!(holders.len(), 2, "alice and bob, not eve: {holders:?}");
+    assert!(holders.iter().any(|h| h.ends_with(&format!(" {full}"))));
+    assert_eq!(list(&mut eve, &format!("SEEDERS {hash} {size}")).len(), 3);
+    // Logged out, alice's session holds the file still but is no member's.
+    assert_eq!(alice.call(&format!("LOGOUT {ta}")), "OK");
+    let files = list(&mut bob, &format!("LIST_FILES {tb} g"));
+    assert_eq!(files, [format!("{hash} {size} f alice 0")]);
+    let holders = list(&mut bob, &format!("GROUP_SEEDERS {tb} g {hash} {size}"));
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    assert_eq!(
+        alice.call(&format!("LIST_FILES {ta} g")),
+        "ERR login_first list_files needs a login (create_user, then login)"
+    );
 }
 
 #[test]
