@@ -1,3 +1,7 @@
+//! Unit tests of the account and group operations on the tables: ids, logins, the group
+//! flow, shares and piece hashes for members only, the twin's records in the indexes, and the
+//! shapes of account records.
+
 use super::super::group_files::GroupFile;
 use super::super::{Inner, Tables};
 use super::*;
