@@ -26,7 +26,9 @@ pub const MAX_HASHES_REPLY: u64 = 65_536;
 pub const META_ORPHAN_MS: u64 = 10 * 60 * 1000;
 
 pub fn now_ms() -> u64 {
-    now_unix().saturating_mul(1000)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2))
 }
 
 /// A stored password: `<salt hex> <iterations> <pbkdf2 hex>`.
