@@ -11,6 +11,9 @@ use crate::password::{self, ITERATIONS, KEY_LEN, SALT_LEN};
 use crate::protocol::account::{Ask, pieces_of};
 use crate::server::{Connection, Next};
 
+/// How long an account change waits for the twin to acknowledge it before answering.
+const TWIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A salt and iterations that no stored password has, for the hashing a login of an unknown
 /// user does anyway (so that a wrong id takes as long as a wrong password).
 const DUMMY_SALT: [u8; SALT_LEN] = [0; SALT_LEN];
@@ -129,6 +132,12 @@ impl PairConn<'_> {
         } else {
             reply
         };
+        if changes && reply.starts_with("OK") {
+            // An account or group made here is known at the twin before the client hears
+            // OK, so the client's next step through the twin finds it (unless the twin is
+            // away: then it gets it when it comes back).
+            t.replicated(TWIN_WAIT);
+        }
         conn.reply(&reply).map_err(|e| e.to_string())?;
         Ok(Next::Continue)
     }

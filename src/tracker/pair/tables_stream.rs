@@ -87,6 +87,25 @@ impl Tables {
         t.durable >= target
     }
 
+    /// The twin has acknowledged this tracker's stream up to `seq` (`None`: no push
+    /// connection now).
+    pub fn twin_took(&self, seq: Option<u64>) {
+        let mut t = self.lock();
+        t.twin_acked = seq;
+        self.changed.notify_all();
+    }
+
+    /// Waits (at most `timeout`) until the twin, while connected, has acknowledged every
+    /// change made here so far: what a client was told of is then known at both trackers.
+    pub fn replicated(&self, timeout: Duration) {
+        let t = self.lock();
+        let target = t.records.seq();
+        let _ = self
+            .changed
+            .wait_timeout_while(t, timeout, |t| t.twin_acked.is_some_and(|a| a < target))
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
     /// Sleeps until there is a record after `seen` to push (or `timeout`).
     pub fn wait_pushable(&self, seen: u64, timeout: Duration) {
         let t = self.lock();

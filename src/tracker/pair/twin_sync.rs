@@ -58,7 +58,7 @@ impl Pusher {
         let mut reported: Option<String> = None;
         loop {
             let outcome = self.push();
-            self.acked.store(0, Ordering::Relaxed);
+            self.took(None);
             let why = match outcome {
                 Ok(()) => "closed".to_string(),
                 Err(e) => e.to_string(),
@@ -87,7 +87,7 @@ impl Pusher {
             nonce,
         })?;
         let mut acked = number(&words, 0)?;
-        self.acked.store(acked, Ordering::Relaxed);
+        self.took(Some(acked));
         self.log.say(format!(
             "twin {}: connected, it has our stream up to {acked}",
             self.twin
@@ -128,7 +128,7 @@ impl Pusher {
                     Ok(_) => {}
                     // The twin cannot write its state file now: try again later, from here.
                     Err(LinkError::Refused(why)) if why.starts_with("not_saved") => {
-                        self.acked.store(acked, Ordering::Relaxed);
+                        self.took(Some(acked));
                         return Err(LinkError::Refused(why));
                     }
                     // The twin will never take this one: say so, and go on.
@@ -140,12 +140,18 @@ impl Pusher {
                 }
                 acked = *seq;
             }
-            self.acked.store(acked, Ordering::Relaxed);
+            self.took(Some(acked));
             // Sessions that just changed something here are live at the twin at once.
             self.gossip(&mut link)?;
             gossiped = Instant::now();
             sent = gossiped;
         }
+    }
+
+    /// The twin has acknowledged our stream up to `seq` (`None`: not connected).
+    fn took(&self, seq: Option<u64>) {
+        self.acked.store(seq.unwrap_or(0), Ordering::Relaxed);
+        self.tables.twin_took(seq);
     }
 
     /// Sends `SEEN` for the sessions heard from here since the last time.
