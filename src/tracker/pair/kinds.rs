@@ -2,6 +2,7 @@
 //! record from the twin or the state log is applied, and what `RECORDS` may show of it.
 
 use super::records::{Record, Value};
+use crate::account_name;
 use crate::chunk::{Bitset, Geometry, MTORRENT_PIECE_SIZE};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +12,7 @@ pub fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn is_hex(word: &str, len: usize) -> bool {
+pub fn is_hex(word: &str, len: usize) -> bool {
     word.len() == len
         && word
             .bytes()
@@ -23,6 +24,13 @@ pub fn bits_fit(size: u64, word: &str) -> bool {
     Geometry::with_piece_size(size, MTORRENT_PIECE_SIZE)
         .and_then(|g| Bitset::from_word(word, g.num_pieces() as usize))
         .is_some()
+}
+
+/// Whether a bitset word holds every piece of a file of `size` bytes.
+pub fn bits_full(size: u64, word: &str) -> bool {
+    Geometry::with_piece_size(size, MTORRENT_PIECE_SIZE)
+        .and_then(|g| Bitset::from_word(word, g.num_pieces() as usize))
+        .is_some_and(|b| b.is_full())
 }
 
 /// The key of a registration.
@@ -45,17 +53,19 @@ pub fn check(record: &Record) -> Result<(), String> {
         Value::Gone(_) => None,
     };
     match words.as_slice() {
-        ["session", token] if is_hex(token, 32) => match live {
-            Some(v)
-                if v.split(' ')
-                    .next()
-                    .is_some_and(|a| a.parse::<std::net::SocketAddr>().is_ok()) =>
-            {
-                Ok(())
+        ["session", token] if is_hex(token, 32) => {
+            match live.map(|v| v.split(' ').collect::<Vec<_>>()) {
+                Some(v) => match v.as_slice() {
+                    [addr] | [addr, _] if addr.parse::<std::net::SocketAddr>().is_err() => {
+                        Err("bad session address".into())
+                    }
+                    [_] => Ok(()),
+                    [_, user] => account_name::check_id(user),
+                    _ => Err("bad session".into()),
+                },
+                None => Ok(()),
             }
-            Some(_) => Err("bad session address".into()),
-            None => Ok(()),
-        },
+        }
         ["seed", token, hash, size] if is_hex(token, 32) && is_hex(hash, 40) => {
             let size: u64 = size.parse().map_err(|_| "bad size")?;
             match live.map(|v| v.split(' ').collect::<Vec<_>>()) {
@@ -69,8 +79,7 @@ pub fn check(record: &Record) -> Result<(), String> {
             }
         }
         ["session" | "seed", ..] => Err("bad key".into()),
-        // Accounts and groups: reserved, kept as they come.
-        _ => Ok(()),
+        _ => super::kinds_accounts::check(&words, live),
     }
 }
 
@@ -82,6 +91,11 @@ pub fn shown(record: &Record) -> String {
     if matches!(words[0].as_str(), "session" | "seed") && words.len() > 1 {
         let digest = crate::hashing::sha1(words[1].as_bytes());
         words[1] = crate::chunk::to_hex(&digest[..16]);
+    }
+    // A user's salt and password hash stay in the tracker.
+    if let ("user", Value::Live(v)) = (words[0].as_str(), &record.value) {
+        let iterations = v.split(' ').nth(1).unwrap_or("-");
+        record.value = Value::Live(format!("- {iterations} -"));
     }
     record.key = words.join(" ");
     record.to_string()

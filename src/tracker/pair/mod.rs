@@ -5,12 +5,16 @@
 //! ([`serve`]). This room starts it all: a state file or log that cannot be used is an error
 //! before anything is served.
 
+mod groups_index;
 mod kinds;
+mod kinds_accounts;
 mod log;
 mod records;
 mod serve;
+mod serve_accounts;
 mod state_log;
 mod tables;
+mod throttle;
 mod twin_sync;
 
 use log::Log;

@@ -38,7 +38,8 @@ fn key_words(kind: &str) -> Option<usize> {
     match kind {
         "session" | "user" | "group" => Some(1),
         "member" | "request" => Some(2),
-        "seed" => Some(3),
+        "seed" | "meta" => Some(3),
+        "share" => Some(4),
         _ => None,
     }
 }

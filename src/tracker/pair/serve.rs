@@ -32,6 +32,9 @@ pub struct PairConn<'a> {
 
 impl LineHandler for PairConn<'_> {
     const READ_TIMEOUT: Duration = IDLE;
+    /// An upload refused before its piece hashes were read ends the connection with them
+    /// still unread: closed gracefully, the client reads the `ERR` rather than a reset.
+    const CLOSE_GRACEFULLY_WHEN_BROKEN: bool = true;
 
     fn greet(&mut self, role: Role) -> Result<String, Refusal> {
         self.role = role;
@@ -43,13 +46,16 @@ impl LineHandler for PairConn<'_> {
     }
 
     fn serve(&mut self, request: Request, conn: &mut Connection) -> Result<Next, String> {
+        if let Request::Account { token, ask } = request {
+            return self.serve_account(token, ask, conn);
+        }
         let reply = self.answer(request);
         conn.reply(&reply).map_err(|e| e.to_string())?;
         Ok(Next::Continue)
     }
 }
 
-fn ok_or_err(outcome: Result<(), String>) -> String {
+pub(super) fn ok_or_err(outcome: Result<(), String>) -> String {
     match outcome {
         Ok(()) => "OK".to_string(),
         Err(e) => format!("ERR {e}"),
@@ -57,7 +63,7 @@ fn ok_or_err(outcome: Result<(), String>) -> String {
 }
 
 /// `OK <n>` and the lines.
-fn list(lines: Vec<String>) -> String {
+pub(super) fn list(lines: Vec<String>) -> String {
     let mut out = format!("OK {}", lines.len());
     for line in lines {
         out.push('\n');
@@ -76,7 +82,7 @@ fn new_token() -> String {
 }
 
 /// How long a change may wait for the state log before its reply says it was not saved.
-const SAVE_WAIT: Duration = Duration::from_secs(5);
+pub(super) const SAVE_WAIT: Duration = Duration::from_secs(5);
 
 impl PairConn<'_> {
     /// The reply to one request after `HELLO`: a change is answered `OK` only once the state

@@ -5,8 +5,10 @@
 //! with whatever won. Liveness is soft state: when a session was last heard from, here or (by
 //! `SEEN`) at the twin, is never logged or replicated as records.
 
+use super::groups_index::Index;
 use super::kinds::{bits_fit, now_unix, seed_key, shown};
 use super::records::{Record, RecordSet, Stored, Value};
+use super::throttle::Throttle;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -58,6 +60,8 @@ struct Inner {
     files: HashMap<(String, u64), BTreeSet<String>>,
     owned: HashMap<String, Owned>,
     seeds: Owned,
+    /// Accounts and groups, as their records say.
+    index: Index,
     mark: Option<Mark>,
     /// The state log holds every change up to this sequence number. A change is answered
     /// `OK` (to a client, or to the twin's `PUT`) and pushed to the twin only once it is
@@ -72,6 +76,8 @@ struct Inner {
 pub struct Tables {
     inner: Mutex<Inner>,
     changed: Condvar,
+    /// The login throttle, under its own lock.
+    pub throttle: Throttle,
 }
 
 impl Inner {
@@ -80,6 +86,7 @@ impl Inner {
         let words: Vec<&str> = key.split(' ').collect();
         match words.as_slice() {
             ["session", token] => {
+                self.index.login(token, new);
                 self.sessions.remove(*token);
                 if let Value::Live(v) = new {
                     let addr = v.split(' ').next().unwrap_or_default();
@@ -122,7 +129,7 @@ impl Inner {
                     self.files.remove(&file);
                 }
             }
-            _ => {}
+            _ => self.index.reindex(&words, old, new),
         }
     }
 
@@ -190,6 +197,23 @@ impl Inner {
         }
     }
 
+    /// The live sessions holding pieces of (`hash`, `size`): token, address and bitset.
+    fn holders(&self, hash: &str, size: u64) -> Vec<(String, String, String)> {
+        let Some(tokens) = self.files.get(&(hash.to_string(), size)) else {
+            return Vec::new();
+        };
+        tokens
+            .iter()
+            .filter(|tok| self.is_live(tok))
+            .filter_map(|tok| {
+                let addr = self.sessions.get(tok)?;
+                let value = self.records.live(&seed_key(tok, hash, size))?;
+                let bits = value.split(' ').nth(1)?;
+                Some((tok.clone(), addr.clone(), bits.to_string()))
+            })
+            .collect()
+    }
+
     /// Removes a session and every registration of it.
     fn end_session(&mut self, token: &str) {
         let prefix = format!("seed {token} ");
@@ -218,11 +242,13 @@ impl Tables {
                 files: HashMap::new(),
                 owned: HashMap::new(),
                 seeds: Owned::default(),
+                index: Index::default(),
                 mark: None,
                 durable: 0,
                 started: Instant::now(),
             }),
             changed: Condvar::new(),
+            throttle: Throttle::default(),
         }
     }
 
@@ -346,19 +372,8 @@ impl Tables {
     /// `SEEDERS`: the live sessions holding pieces of (`hash`, `size`): address and bitset.
     pub fn seeders(&self, hash: &str, size: u64) -> Vec<(String, String)> {
         let t = self.lock();
-        let Some(tokens) = t.files.get(&(hash.to_string(), size)) else {
-            return Vec::new();
-        };
-        tokens
-            .iter()
-            .filter(|tok| t.is_live(tok))
-            .filter_map(|tok| {
-                let addr = t.sessions.get(tok)?;
-                let value = t.records.live(&seed_key(tok, hash, size))?;
-                let bits = value.split(' ').nth(1)?;
-                Some((addr.clone(), bits.to_string()))
-            })
-            .collect()
+        let holders = t.holders(hash, size).into_iter();
+        holders.map(|(_, addr, bits)| (addr, bits)).collect()
     }
 
     /// `RECORDS`: a page of records as shown to anyone.
@@ -436,6 +451,7 @@ impl Tables {
             for token in orphans {
                 t.end_session(&token);
             }
+            t.sweep_meta();
             // Heard of through `SEEN`, but whose record never came.
             let sessions = &t.sessions;
             t.heard
@@ -467,6 +483,12 @@ impl Tables {
 
 #[path = "tables_stream.rs"]
 mod stream;
+
+#[path = "accounts.rs"]
+pub mod accounts;
+
+#[path = "group_files.rs"]
+pub mod group_files;
 
 #[cfg(test)]
 #[path = "tables_tests.rs"]
