@@ -229,4 +229,23 @@ mod tests {
         assert_eq!(load(&file).unwrap(), records);
         let _ = fs::remove_dir_all(dir);
     }
+
+    #[test]
+    fn a_group_line_with_a_malformed_user_or_group_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("p2p-state-g-{}", std::process::id()));
+        let file = dir.join("client.state");
+        fs::create_dir_all(&dir).unwrap();
+        let text = "gshare .bad g a b\ngget alice a%20b m d -\ngshare alice g a b\n";
+        fs::write(&file, text).unwrap();
+        assert_eq!(
+            load(&file).unwrap(),
+            [Saved::GroupShare {
+                user: "alice".into(),
+                group: "g".into(),
+                path: "a".into(),
+                mtorrent: "b".into(),
+            }]
+        );
+        let _ = fs::remove_dir_all(dir);
+    }
 }
