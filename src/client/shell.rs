@@ -2,7 +2,7 @@
 //! or one clear error line for each. Both seeds' spellings are accepted. It counts the
 //! commands that failed, so a script piped in can tell (the client then exits 1).
 
-use super::engine::{Cmd, Engine};
+use super::engine::{Cmd, Engine, GroupCmd};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,14 +21,43 @@ commands:
                                    when complete and shared, [F] name: why when it failed
   remove <file>.mtorrent           stop sharing a file (the file stays), or cancel or clear
                                    a download (its partial data is deleted)
+  create_user <id> <password>      create an account; ids and group names are 1 to 32
+                                   letters, digits, '-', '_' or '.'; a password has no spaces
+  login <id> <password>            log in; shares again what this user shared here before
+  logout                           stop sharing this user's group files until the next login
+  create_group <group>             create a group; you own it
+  join_group <group>               ask to join a group; its owner decides
+  list_requests <group>            who asked to join a group you own
+  accept_request <group> <user>    let a user who asked into a group you own
+  leave_group <group>              leave a group (an owner hands it to the member who joined
+                                   first); your shares and downloads there stop
+  list_groups                      every group, marking the ones you own, belong to or asked
+  list_files <group>               a group's files: name, size, seeders, id, who shares it
+  upload_file <path> <group>       share a file in a group (the tracker gets only its hashes)
+  download_file <group> <file> <dest>
+                                   download a group's file in the background, like get; name
+                                   it by its id (list_files) when two files share a name
+  stop_share <group> <file>        stop sharing a file in a group, or cancel its download
   help [command]                   this text, or one command's lines
   quit                             leave every seeder list and exit
 A download that completes or fails says so on a line of its own.
 When commands come from a pipe or a file rather than a terminal, the client exits (at quit or
-the end of that input) with status 1 if any of them failed (printed an error line), else 0.";
+the end of that input) with status 1 if any of them failed (printed an error line), else 0.
+The group commands need a login; share, get and remove need none.";
 
-/// Commands of the accounts-and-groups seed, not available yet.
-const LATER: &[&str] = &[
+/// The commands of the first seed (and this shell's own).
+const OURS: &[&str] = &[
+    "share",
+    "get",
+    "show",
+    "show_downloads",
+    "remove",
+    "quit",
+    "help",
+];
+
+/// The commands of the accounts-and-groups seed.
+const GROUPS: &[&str] = &[
     "create_user",
     "login",
     "logout",
@@ -191,8 +220,7 @@ fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
             return Ok(Next::Go);
         }
         ["help", c] => {
-            let c = c.replace('_', " ");
-            let lines = usage_lines(&c);
+            let lines = help_of(c);
             if lines.is_empty() {
                 let c: String = c.chars().take(40).collect();
                 return Err(format!("help: no command {c:?} (try help)"));
@@ -213,21 +241,14 @@ fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
             mtorrent: PathBuf::from(mtorrent),
         },
         ["quit"] | ["exit"] => Cmd::Quit,
-        [
-            c @ ("share" | "get" | "show" | "show_downloads" | "remove" | "quit" | "help"),
-            ..,
-        ] => {
+        [c, rest @ ..] if let Some(cmd) = group_command(c, rest) => Cmd::Group(cmd?),
+        [c, ..] if GROUPS.contains(c) || OURS.contains(c) => {
             // The command's form: its first help line up to the description.
-            let lines = usage_lines(&c.replace('_', " "));
+            let lines = help_of(c);
             let first = lines.first().map_or("", |l| l.trim());
             let form = first.split("  ").next().unwrap_or(first);
             return Err(format!(
                 "wrong arguments for {c}; usage: {form} (try help {c})"
-            ));
-        }
-        [c, ..] if LATER.contains(c) => {
-            return Err(format!(
-                "{c}: accounts and groups are not available in this version"
             ));
         }
         [c, ..] => {
@@ -241,6 +262,71 @@ fn one_line(engine: &Engine, bytes: &[u8]) -> Result<Next, String> {
         println!("{l}");
     }
     Ok(if quit { Next::Quit } else { Next::Go })
+}
+
+/// An account or group command of the right shape (`None` for any other), its ids, group
+/// names and password checked before anything is sent; the login is the engine's to check.
+fn group_command(c: &str, args: &[&str]) -> Option<Result<GroupCmd, String>> {
+    use crate::account_name::{check_group, check_id, check_password};
+    let s = |w: &str| w.to_string();
+    let cmd = match (c, args) {
+        ("create_user" | "login", [id, pw]) => (|| {
+            check_id(id)?;
+            check_password(pw)?;
+            let (id, password) = (s(id), s(pw));
+            Ok(if c == "login" {
+                GroupCmd::Login { id, password }
+            } else {
+                GroupCmd::CreateUser { id, password }
+            })
+        })(),
+        ("logout", []) => Ok(GroupCmd::Logout),
+        ("list_groups", []) => Ok(GroupCmd::ListGroups),
+        ("create_group" | "join_group" | "list_requests" | "leave_group" | "list_files", [g]) => {
+            check_group(g).map(|()| {
+                let group = s(g);
+                match c {
+                    "create_group" => GroupCmd::CreateGroup { group },
+                    "join_group" => GroupCmd::JoinGroup { group },
+                    "list_requests" => GroupCmd::ListRequests { group },
+                    "leave_group" => GroupCmd::LeaveGroup { group },
+                    _ => GroupCmd::ListFiles { group },
+                }
+            })
+        }
+        ("accept_request", [g, user]) => check_group(g).and_then(|()| {
+            check_id(user)?;
+            Ok(GroupCmd::AcceptRequest {
+                group: s(g),
+                user: s(user),
+            })
+        }),
+        ("upload_file", [path, g]) => check_group(g).map(|()| GroupCmd::UploadFile {
+            path: PathBuf::from(path),
+            group: s(g),
+        }),
+        ("download_file", [g, file, dest]) => check_group(g).map(|()| GroupCmd::DownloadFile {
+            group: s(g),
+            file: s(file),
+            dest: PathBuf::from(dest),
+        }),
+        ("stop_share", [g, file]) => check_group(g).map(|()| GroupCmd::StopShare {
+            group: s(g),
+            file: s(file),
+        }),
+        _ => return None,
+    };
+    Some(cmd)
+}
+
+/// The help lines of command `c`, spelled with `_` or a space (`show_downloads`).
+fn help_of(c: &str) -> Vec<&'static str> {
+    let lines = usage_lines(c);
+    if lines.is_empty() {
+        usage_lines(&c.replace('_', " "))
+    } else {
+        lines
+    }
 }
 
 /// Refuses a line holding escape sequences (arrow keys, which this shell does not edit with)

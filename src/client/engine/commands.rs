@@ -15,30 +15,18 @@ impl Core {
         if mtorrent.extension().and_then(|e| e.to_str()) != Some("mtorrent") {
             return Err(format!("{} must end in .mtorrent", escape_path(mtorrent)));
         }
-        let meta =
-            fs::metadata(path).map_err(|e| format!("cannot share {}: {e}", escape_path(path)))?;
-        if !meta.is_file() {
-            return Err(format!(
-                "cannot share {}: not a regular file",
-                escape_path(path)
-            ));
-        }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| crate::name::validate(n).is_ok())
-            .ok_or_else(|| {
-                format!(
-                    "cannot share {}: its name is not a valid file name",
-                    escape_path(path)
-                )
-            })?
-            .to_string();
+        let name = shareable_name(path)?;
         let trackers = self.in_use.pair_for_mtorrent();
         let info = Metainfo::of_file(path, &name, trackers)
             .map_err(|e| format!("cannot read {}: {e}", escape_path(path)))?;
         let key = key_of(&info);
-        if self.records.iter().any(|r| r.key == key) {
+        // The same content in a group is the same store entry, shared here a second way.
+        let held = self.records.iter().any(|r| r.key == key);
+        if self
+            .records
+            .iter()
+            .any(|r| r.key == key && r.group.is_none())
+        {
             return Err(format!(
                 "{} is already shared or downloading here",
                 escape(&name)
@@ -47,13 +35,17 @@ impl Core {
         self.check_mtorrent_is_free(mtorrent, &info.to_text())?;
         fs::write(mtorrent, info.to_text())
             .map_err(|e| format!("cannot write {}: {e}", escape_path(mtorrent)))?;
-        self.store
-            .add_seed(info.file_meta(), path)
-            .map_err(|e| format!("cannot open {}: {e}", escape_path(path)))?;
+        if !held {
+            self.store
+                .add_seed(info.file_meta(), path)
+                .map_err(|e| format!("cannot open {}: {e}", escape_path(path)))?;
+        }
         let pieces = info.piece_hashes.len();
         let size = info.size;
         self.records.push(Record {
             kind: Kind::Share,
+            group: None,
+            stopped: None,
             meta: info,
             key: key.clone(),
             mtorrent: mtorrent.into(),
@@ -114,7 +106,7 @@ impl Core {
             let r = self.records.remove(at);
             self.store.discard(&r.key);
         }
-        self.start_download(info, mtorrent, &dest, false)
+        self.start_download(info, mtorrent, &dest, false, None)
             .map_err(|e| format!("cannot download to {}: {e}", escape_path(&dest)))?;
         self.lost.retain(|l| !l.is_of(mtorrent));
         self.refresh_holders();
@@ -160,11 +152,10 @@ impl Core {
 
     pub(super) fn show(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.records.iter().map(|r| self.line_of(r)).collect();
-        lines.extend(
-            self.lost
-                .iter()
-                .map(|l| format!("[F] {}: {}", l.name, l.why)),
-        );
+        lines.extend(self.lost.iter().map(|l| match l.saved.group() {
+            Some((_, g)) => format!("[F] [{g}] {}: {}", l.name, l.why),
+            None => format!("[F] {}: {}", l.name, l.why),
+        }));
         if lines.is_empty() {
             lines.push("no downloads and nothing shared".to_string());
         }
@@ -172,8 +163,16 @@ impl Core {
     }
 
     /// One record as `show downloads` lists it (DESIGN.md, "The interactive client").
+    /// A group record's name carries its group: `[g] notes.txt`, and its complete download
+    /// is `[C]` (downloaded here, shared) where an upload is `[S]`.
     fn line_of(&self, r: &Record) -> String {
-        let name = escape(&r.meta.name);
+        let name = match &r.group {
+            Some(g) => format!("[{}] {}", g.group, escape(&r.meta.name)),
+            None => escape(&r.meta.name),
+        };
+        if let Some(why) = &r.stopped {
+            return format!("[F] {name}: {why}");
+        }
         if let Some(why) = self.store.failure(&r.key) {
             return format!("[F] {name}: {}", escape(&why));
         }
@@ -185,6 +184,9 @@ impl Core {
         }
         let (rate, seeders) = match &r.kind {
             Kind::Download { rate, seeders, .. } if !complete => (rate, *seeders),
+            Kind::Download { .. } if r.group.is_some() => {
+                return format!("[C] {name} {}", view::size(r.meta.size));
+            }
             _ => return format!("[S] {name} {}", view::size(r.meta.size)),
         };
         let total = r.meta.size;
@@ -208,7 +210,7 @@ impl Core {
         let at = self
             .records
             .iter()
-            .position(|r| same_file(&r.mtorrent, mtorrent));
+            .position(|r| r.group.is_none() && same_file(&r.mtorrent, mtorrent));
         let Some(at) = at else {
             let at = self.lost.iter().position(|l| l.is_of(mtorrent));
             let lost = at
@@ -221,17 +223,8 @@ impl Core {
             self.save();
             return Ok(vec![format!("cleared {} (it was not restored)", lost.name)]);
         };
-        let r = self.records.remove(at);
-        self.unregister(&r.key, r.meta.size, &r.meta.name);
+        let (r, unfinished) = self.drop_record(at, true);
         let name = escape(&r.meta.name);
-        let unfinished = match r.kind {
-            Kind::Download { .. } => self
-                .store
-                .progress(&r.key)
-                .is_none_or(|(_, complete)| !complete),
-            Kind::Share => false,
-        };
-        self.store.discard(&r.key);
         self.save();
         self.notes
             .note(&format!("remove {}", escape_path(&r.mtorrent)));
@@ -247,6 +240,30 @@ impl Core {
             escape_path(&r.path)
         )])
     }
+}
+
+/// The name file `path` is shared by, once it is known to be a regular file with a valid
+/// name (`share` and `upload_file`).
+pub(super) fn shareable_name(path: &Path) -> Result<String, String> {
+    let meta =
+        fs::metadata(path).map_err(|e| format!("cannot share {}: {e}", escape_path(path)))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "cannot share {}: not a regular file",
+            escape_path(path)
+        ));
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| crate::name::validate(n).is_ok())
+        .ok_or_else(|| {
+            format!(
+                "cannot share {}: its name is not a valid file name",
+                escape_path(path)
+            )
+        })?;
+    Ok(name.to_string())
 }
 
 /// The most a `.mtorrent` may weigh: its hash list for a file of about 800 GiB.
@@ -282,7 +299,7 @@ fn read_mtorrent(path: &Path) -> Result<Metainfo, String> {
 
 /// Where a download of `name` to `dest` goes (into `dest` when it is a folder), checked
 /// before anything is fetched: its folder exists and a file can be created there.
-fn destination(dest: &Path, name: &str) -> Result<PathBuf, String> {
+pub(super) fn destination(dest: &Path, name: &str) -> Result<PathBuf, String> {
     let shown = escape_path(dest);
     let dest = if dest.is_dir() {
         dest.join(name)

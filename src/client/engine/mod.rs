@@ -8,11 +8,16 @@
 //! session's `ALIVE`s, on a thread of their own), [`in_use`] (which tracker and token the
 //! two threads share), [`foreign`] and [`abroad`] (the trackers of another swarm's
 //! `.mtorrent`s, asked on threads of their own),
-//! [`notes`] (the `--log` file) and [`view`] (how names, sizes and rates are shown).
+//! [`notes`] (the `--log` file) and [`view`] (how names, sizes and rates are shown);
+//! [`account`] (the login, and the group records it wakes and puts to sleep) and [`groups`]
+//! (the group commands) are issue 14's accounts and groups.
 
 mod abroad;
+mod account;
 mod commands;
 mod foreign;
+mod group_files;
+mod groups;
 mod heartbeat;
 mod in_use;
 mod notes;
@@ -22,7 +27,7 @@ mod tick;
 mod tracker_link;
 mod view;
 
-use super::state;
+use super::state::{self, Saved};
 use crate::error::Error;
 use crate::link::Link;
 use crate::metainfo::Metainfo;
@@ -43,12 +48,24 @@ const TICK: Duration = Duration::from_millis(250);
 
 /// What the shell asks for.
 pub enum Cmd {
-    Share { path: PathBuf, mtorrent: PathBuf },
-    Get { mtorrent: PathBuf, dest: PathBuf },
+    Share {
+        path: PathBuf,
+        mtorrent: PathBuf,
+    },
+    Get {
+        mtorrent: PathBuf,
+        dest: PathBuf,
+    },
     Show,
-    Remove { mtorrent: PathBuf },
+    Remove {
+        mtorrent: PathBuf,
+    },
+    /// An account or group command (issue 14).
+    Group(GroupCmd),
     Quit,
 }
+
+pub use groups::GroupCmd;
 
 /// The lines to print for a command, or the error to show.
 pub type Answer = Result<Vec<String>, String>;
@@ -133,8 +150,19 @@ enum Kind {
     },
 }
 
+/// The user and group a group record belongs to.
+#[derive(Clone, PartialEq, Eq)]
+struct InGroup {
+    user: String,
+    group: String,
+}
+
 struct Record {
     kind: Kind,
+    /// The user and group of a group record; None for a `.mtorrent`'s.
+    group: Option<InGroup>,
+    /// Why a group download stopped for good (its user left the group), shown as failed.
+    stopped: Option<String>,
     meta: Metainfo,
     key: String,
     mtorrent: PathBuf,
@@ -166,6 +194,13 @@ struct Core {
     events: Events,
     /// The links to the trackers of other swarms' `.mtorrent`s.
     foreign: abroad::Foreign,
+    /// The user logged in here, and the password to log in again in a new session (memory
+    /// only).
+    account: Option<account::Login>,
+    /// Group records of users not logged in here: saved, not in the store, not registered.
+    dormant: Vec<Saved>,
+    /// The client's state folder (group files' piece hashes live in `groups/` there).
+    state_dir: PathBuf,
 }
 
 /// Loads the saved state (re-verifying what is on disk), opens a session and registers
@@ -191,15 +226,23 @@ pub fn start(
         records: Vec::new(),
         lost: Vec::new(),
         state_file: state_dir.join("client.state"),
+        state_dir,
         notes,
         refreshed: None,
         events,
         foreign: abroad::Foreign::default(),
+        account: None,
+        dormant: Vec::new(),
     };
     let saved =
         state::load(&core.state_file).map_err(|e| Error::failed(core.state_file.display(), e))?;
     for record in saved {
-        core.bring_back(record);
+        // A group record sleeps until its user logs in here.
+        if record.group().is_some() {
+            core.dormant.push(record);
+        } else {
+            core.bring_back(record);
+        }
     }
     core.save();
     if let Err(e) = core.call(&Request::Ping) {
@@ -256,6 +299,7 @@ impl Core {
             Cmd::Get { mtorrent, dest } => self.get(&mtorrent, &dest),
             Cmd::Show => Ok(self.show()),
             Cmd::Remove { mtorrent } => self.remove(&mtorrent),
+            Cmd::Group(cmd) => self.group_command(cmd),
             Cmd::Quit => {
                 self.in_use.stop();
                 if self.in_use.token().is_some() {

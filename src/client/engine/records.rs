@@ -3,7 +3,7 @@
 //! progress. Commands and restore both add downloads, so it is done here once.
 
 use super::view::Rate;
-use super::{Core, Kind, Record};
+use super::{Core, InGroup, Kind, Record};
 use crate::chunk::Bitset;
 use crate::metainfo::Metainfo;
 use std::fs;
@@ -33,13 +33,14 @@ pub(super) fn partial_path(dest: &Path) -> PathBuf {
 
 impl Core {
     /// Adds a download of `info` to `dest` (`resume`: keep the pieces on disk that still
-    /// verify) and registers it with the tracker.
+    /// verify) and registers it with the tracker; `group` for a group file's.
     pub(super) fn start_download(
         &mut self,
         info: Metainfo,
         mtorrent: &Path,
         dest: &Path,
         resume: bool,
+        group: Option<InGroup>,
     ) -> io::Result<()> {
         let key = key_of(&info);
         let partial = partial_path(dest);
@@ -59,6 +60,8 @@ impl Core {
                 told: false,
                 alone: Default::default(),
             },
+            group,
+            stopped: None,
             meta: info,
             key: key.clone(),
             mtorrent: mtorrent.into(),

@@ -5,7 +5,7 @@
 use super::records::{key_of, partial_path, same_file};
 use super::state::{self, Saved};
 use super::view::{Rate, escape, escape_path};
-use super::{Core, Kind, Record};
+use super::{Core, InGroup, Kind, Record};
 use crate::metainfo::Metainfo;
 use std::fs;
 use std::path::Path;
@@ -23,8 +23,7 @@ pub(super) struct Lost {
 impl Lost {
     /// Whether it was the record of `mtorrent`.
     pub(super) fn is_of(&self, mtorrent: &Path) -> bool {
-        let (Saved::Share { mtorrent: m, .. } | Saved::Download { mtorrent: m, .. }) = &self.saved;
-        same_file(m, mtorrent)
+        same_file(self.saved.mtorrent(), mtorrent)
     }
 }
 
@@ -49,6 +48,12 @@ pub(super) fn describe(saved: &Saved) -> String {
             escape_path(mtorrent),
             escape_path(dest)
         ),
+        Saved::GroupShare {
+            group, user, path, ..
+        } => format!("{user}'s share of {} in {group}", escape_path(path)),
+        Saved::GroupDownload {
+            group, user, dest, ..
+        } => format!("{user}'s download from {group} to {}", escape_path(dest)),
     }
 }
 
@@ -57,21 +62,54 @@ impl Core {
         let records: Vec<Saved> = self
             .records
             .iter()
-            .map(|r| match (&r.kind, self.store.progress(&r.key)) {
-                (Kind::Download { .. }, Some((bits, false))) => Saved::Download {
-                    mtorrent: r.mtorrent.clone(),
-                    dest: r.path.clone(),
-                    pieces: bits.to_hex(),
-                },
-                _ => Saved::Share {
-                    path: r.path.clone(),
-                    mtorrent: r.mtorrent.clone(),
-                },
-            })
+            .map(|r| self.saved_of(r))
             .chain(self.lost.iter().map(|l| l.saved.clone()))
+            .chain(self.dormant.iter().cloned())
             .collect();
         if let Err(e) = state::save(&self.state_file, &records) {
             eprintln!("client: cannot save {}: {e}", escape_path(&self.state_file));
+        }
+    }
+
+    /// Record `r` as it is saved.
+    pub(super) fn saved_of(&self, r: &Record) -> Saved {
+        let unfinished = match (&r.kind, self.store.progress(&r.key)) {
+            (Kind::Download { .. }, Some((bits, false))) => Some(bits.to_hex()),
+            // A group download set aside (its user logged out) keeps what it had.
+            (Kind::Download { done: false, .. }, None) if r.group.is_some() => Some(String::new()),
+            _ => None,
+        };
+        let (mtorrent, path) = (r.mtorrent.clone(), r.path.clone());
+        match (&r.group, unfinished) {
+            (None, Some(pieces)) => Saved::Download {
+                mtorrent,
+                dest: path,
+                pieces,
+            },
+            (None, None) => Saved::Share { path, mtorrent },
+            (Some(InGroup { user, group }), Some(pieces)) => Saved::GroupDownload {
+                user: user.clone(),
+                group: group.clone(),
+                mtorrent,
+                dest: path,
+                pieces,
+            },
+            (Some(InGroup { user, group }), None) if matches!(r.kind, Kind::Share) => {
+                Saved::GroupShare {
+                    user: user.clone(),
+                    group: group.clone(),
+                    path,
+                    mtorrent,
+                }
+            }
+            // A finished group download is a share of that group's file, from here.
+            (Some(InGroup { user, group }), None) => Saved::GroupDownload {
+                user: user.clone(),
+                group: group.clone(),
+                mtorrent,
+                dest: path,
+                pieces: String::new(),
+            },
         }
     }
 
@@ -82,7 +120,7 @@ impl Core {
             Ok(()) => return,
             Err(NotRestored::Twice(why)) => why,
             Err(NotRestored::Failed(why)) => {
-                let (Saved::Share { path, .. } | Saved::Download { dest: path, .. }) = &saved;
+                let path = saved.path();
                 let name = path
                     .file_name()
                     .map_or_else(|| escape_path(path), |n| escape(&n.to_string_lossy()));
@@ -101,10 +139,11 @@ impl Core {
     /// download resumes, keeping the pieces on disk that still verify.
     fn restore(&mut self, saved: &Saved) -> Result<(), NotRestored> {
         let failed = NotRestored::Failed;
-        let (mtorrent, path) = match saved {
-            Saved::Share { path, mtorrent } => (mtorrent, path),
-            Saved::Download { mtorrent, dest, .. } => (mtorrent, dest),
-        };
+        let (mtorrent, path) = (&saved.mtorrent().to_path_buf(), &saved.path().to_path_buf());
+        let group = saved.group().map(|(user, group)| InGroup {
+            user: user.to_string(),
+            group: group.to_string(),
+        });
         let text = fs::read_to_string(mtorrent)
             .map_err(|e| failed(format!("{}: {e}", escape_path(mtorrent))))?;
         let info = Metainfo::parse(&text).map_err(|e| {
@@ -116,7 +155,11 @@ impl Core {
         })?;
         // A state file written before shares refused to overwrite a .mtorrent can name one
         // file, or one .mtorrent, twice: the first line wins.
-        let same = |r: &&Record| r.key == key_of(&info) || same_file(&r.mtorrent, mtorrent);
+        // The same content in another place (a group, an .mtorrent) is another record of
+        // the same store entry.
+        let same = |r: &&Record| {
+            r.group == group && (r.key == key_of(&info) || same_file(&r.mtorrent, mtorrent))
+        };
         if let Some(r) = self.records.iter().find(same) {
             return Err(NotRestored::Twice(format!(
                 "{} already came back as {}",
@@ -124,8 +167,7 @@ impl Core {
                 escape(&r.meta.name)
             )));
         }
-        let finished =
-            matches!(saved, Saved::Share { .. }) || (path.exists() && !partial_path(path).exists());
+        let finished = saved.is_share() || (path.exists() && !partial_path(path).exists());
         if finished {
             let again = Metainfo::of_file(path, &info.name, info.trackers)
                 .map_err(|e| failed(format!("{}: {e}", escape_path(path))))?;
@@ -135,11 +177,13 @@ impl Core {
                     escape_path(path)
                 )));
             }
-            self.store
-                .add_seed(info.file_meta(), path)
-                .map_err(|e| failed(e.to_string()))?;
             let key = key_of(&info);
-            let kind = if matches!(saved, Saved::Share { .. }) {
+            if !self.records.iter().any(|r| r.key == key) {
+                self.store
+                    .add_seed(info.file_meta(), path)
+                    .map_err(|e| failed(e.to_string()))?;
+            }
+            let kind = if saved.is_share() {
                 Kind::Share
             } else {
                 Kind::Download {
@@ -152,6 +196,8 @@ impl Core {
             };
             self.records.push(Record {
                 kind,
+                group,
+                stopped: None,
                 meta: info,
                 key,
                 mtorrent: mtorrent.clone(),
@@ -159,7 +205,7 @@ impl Core {
             });
             return Ok(());
         }
-        self.start_download(info, mtorrent, path, true)
+        self.start_download(info, mtorrent, path, true, group)
             .map_err(|e| failed(e.to_string()))
     }
 }

@@ -2,12 +2,14 @@
 //! tracker about newly verified pieces, noticing finished downloads, and refreshing who holds
 //! each unfinished download so download workers start for new holders.
 
+use super::account::account;
 use super::foreign::Ask;
 use super::records::Turn;
 use super::{Core, Kind, view};
 use crate::chunk::Bitset;
+use crate::link::LinkError;
 use crate::peer::download;
-use crate::protocol::Request;
+use crate::protocol::{Ask as GroupAsk, Request};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -137,28 +139,59 @@ impl Core {
         let mut ours = Vec::new();
         let mut abroad = Vec::new();
         for r in &self.records {
-            if self.live_progress(&r.key).is_none_or(|(_, done)| done) {
+            if r.stopped.is_some() || self.live_progress(&r.key).is_none_or(|(_, done)| done) {
                 continue;
             }
             let (key, size) = (r.key.clone(), r.meta.size);
-            if self.is_foreign(r.meta.trackers) {
+            if let Some(g) = &r.group {
+                ours.push((key, size, Some(g.group.clone())));
+            } else if self.is_foreign(r.meta.trackers) {
                 let name = view::escape(&r.meta.name);
                 abroad.push((r.meta.trackers, Ask { key, size, name }));
             } else {
-                ours.push((key, size));
+                ours.push((key, size, None));
             }
         }
         // Other swarms hear what this client holds of their files, and are asked theirs.
         self.refresh_foreign(abroad);
-        for (key, size) in ours {
-            let seeders = Request::Seeders {
-                key: key.clone(),
-                size,
+        for (key, size, group) in ours {
+            // A group file's holders are its members': the group is the gate.
+            let seeders = match group.clone() {
+                Some(group) => account(GroupAsk::GroupSeeders {
+                    group,
+                    key: key.clone(),
+                    size,
+                }),
+                None => Request::Seeders {
+                    key: key.clone(),
+                    size,
+                },
             };
-            if let Ok(lines) = self.call_list(&seeders) {
-                self.apply_holders(&key, &lines);
+            match (self.call_list(&seeders), group) {
+                (Ok(lines), _) => self.apply_holders(&key, &lines),
+                (Err(LinkError::Refused(r)), Some(group)) if r.starts_with("not_member ") => {
+                    self.no_longer_member(&key, &group);
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The user is no longer a member of `group`: its download of `key` there stops, shown
+    /// as failed (its data kept until `stop_share` or `leave_group`).
+    fn no_longer_member(&mut self, key: &str, group: &str) {
+        let why = format!("you are no longer a member of {group}");
+        let Some(r) = self
+            .records
+            .iter_mut()
+            .find(|r| r.key == key && r.group.as_ref().is_some_and(|g| g.group == group))
+        else {
+            return;
+        };
+        r.stopped = Some(why.clone());
+        let name = view::escape(&r.meta.name);
+        self.store.set_holders(key, Vec::new());
+        self.event(format!("failed: [{group}] {name}: {why}"));
     }
 
     /// Takes `lines` (a `SEEDERS` answer) as the holders of download `key`: its seeder count,

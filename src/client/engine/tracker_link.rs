@@ -55,9 +55,20 @@ pub(super) fn call_on(
     req: &Request,
     more: More<'_>,
 ) -> Result<Vec<String>, LinkError> {
+    call_on_with(conn, addr, req, &[], more)
+}
+
+/// [`call_on`] for a request followed by raw `payload` bytes (an `UPLOAD_FILE`'s hashes).
+pub(super) fn call_on_with(
+    conn: &mut Option<Link>,
+    addr: SocketAddr,
+    req: &Request,
+    payload: &[u8],
+    more: More<'_>,
+) -> Result<Vec<String>, LinkError> {
     let reused = conn.is_some();
-    match call_once(conn, addr, req, more) {
-        Err(e) if reused && closed_by_peer(&e) => call_once(conn, addr, req, more),
+    match call_once(conn, addr, req, payload, more) {
+        Err(e) if reused && closed_by_peer(&e) => call_once(conn, addr, req, payload, more),
         outcome => outcome,
     }
 }
@@ -66,14 +77,22 @@ fn call_once(
     conn: &mut Option<Link>,
     addr: SocketAddr,
     req: &Request,
+    payload: &[u8],
     more: More<'_>,
 ) -> Result<Vec<String>, LinkError> {
     let link = match conn {
         Some(link) => link,
         None => conn.insert(Link::connect(addr, Role::Client, TRACKER_TIMEOUT)?),
     };
-    let outcome = link
-        .call(req)
+    let sent = if payload.is_empty() {
+        link.send(req)
+    } else {
+        link.send_with(req, payload)
+    };
+    let outcome = sent
+        .and_then(|()| link.flush())
+        .map_err(LinkError::from)
+        .and_then(|()| link.reply())
         .and_then(|words| more(link, &words).map(|()| words));
     if let Err(e) = &outcome
         && !matches!(e, LinkError::Refused(_))
@@ -83,13 +102,15 @@ fn call_once(
     outcome
 }
 
-/// `req` (a `SEED`, `UNSEED`, `QUIT` or `ALIVE`) naming `token` as its session.
+/// `req` (a `SEED`, `UNSEED`, `QUIT`, `ALIVE` or an account request) naming `token` as its
+/// session.
 pub(super) fn with_token(req: &Request, token: &str) -> Request {
     let mut req = req.clone();
     if let Request::Seed { token: t, .. }
     | Request::Unseed { token: t, .. }
     | Request::Quit { token: t }
-    | Request::Alive { token: t } = &mut req
+    | Request::Alive { token: t }
+    | Request::Account { token: t, .. } = &mut req
     {
         *t = token.to_string();
     }
@@ -113,20 +134,36 @@ impl Core {
     /// session first if there is none, and switching trackers when the one in use does not
     /// answer.
     pub(super) fn call(&mut self, req: &Request) -> Result<Vec<String>, LinkError> {
-        self.call_then(req, &mut nothing)
+        self.call_then(req, &[], &mut nothing)
+    }
+
+    /// Like [`Core::call`] for a request followed by raw `payload` bytes.
+    pub(super) fn call_with(
+        &mut self,
+        req: &Request,
+        payload: &[u8],
+    ) -> Result<Vec<String>, LinkError> {
+        self.call_then(req, payload, &mut nothing)
     }
 
     /// Like [`Core::call`] for a reply of `OK <n>` and `n` lines; returns the lines.
     pub(super) fn call_list(&mut self, req: &Request) -> Result<Vec<String>, LinkError> {
         let mut lines = Vec::new();
-        self.call_then(req, &mut |link, words| {
+        self.call_then(req, &[], &mut |link, words| {
             lines = link.lines(number(words, 0)?)?;
             Ok(())
         })?;
         Ok(lines)
     }
 
-    fn call_then(&mut self, req: &Request, more: More<'_>) -> Result<Vec<String>, LinkError> {
+    /// Like [`Core::call`], sending `payload` after the request and reading the rest of the
+    /// reply with `more`.
+    pub(super) fn call_then(
+        &mut self,
+        req: &Request,
+        payload: &[u8],
+        more: More<'_>,
+    ) -> Result<Vec<String>, LinkError> {
         let mut last = LinkError::Garbled("no tracker".into());
         let mut reopened = false;
         let mut failed = 0;
@@ -141,7 +178,10 @@ impl Core {
                 break;
             };
             let outcome = match self.session(addr) {
-                Ok(token) => call_on(&mut self.link, addr, &with_token(req, &token), more),
+                Ok(token) => {
+                    let req = with_token(req, &token);
+                    call_on_with(&mut self.link, addr, &req, payload, more)
+                }
                 Err(e) => Err(e),
             };
             match outcome {
@@ -231,7 +271,11 @@ impl Core {
             .clone();
         self.notes
             .note(&format!("session opened at tracker {addr}"));
-        let keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
+        // The login first: the group records are registered in a logged-in session.
+        self.login_again(addr, &token)?;
+        let mut keys: Vec<String> = self.records.iter().map(|r| r.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
         for key in keys {
             let Some(req) = self.seed_request(&key, &token) else {
                 continue;

@@ -79,6 +79,18 @@ impl Store {
         }
     }
 
+    /// Forgets `name` as [`Store::discard`] does, but keeps a download's partial data on
+    /// disk (a client whose user logs out pauses that user's downloads; the next login
+    /// resumes them, re-verifying what is there).
+    pub fn set_aside(&self, name: &str) {
+        let mut inner = self.lock();
+        inner.files.remove(name);
+        inner.given_up.remove(name);
+        inner.outbox.forget(name);
+        drop(inner);
+        self.changed.notify_all();
+    }
+
     /// Whether `name` was given up (a download that failed, a seed that changed or vanished).
     pub fn failed(&self, name: &str) -> bool {
         let inner = self.lock();
