@@ -160,7 +160,7 @@ fn the_group_flow_across_the_two_trackers_and_survives_a_restart_of_both() {
     );
     assert_eq!(
         carol.call(&format!("LIST_REQUESTS {tc} g")),
-        "ERR not_owner only g's owner, alice, sees its requests"
+        "ERR not_member you are not a member of g"
     );
     holds(&a, "request g carol ");
     assert_eq!(

@@ -157,6 +157,14 @@ pub enum Request {
     Put { seq: u64, record: String },
     /// `SEEN <token> ...`: sessions the pushing twin heard from just now.
     Seen { tokens: Vec<String> },
+    /// `CLAIM <version> <kind> <key>`: the pushing twin is about to create a `user` or
+    /// `group` with that key; answered `OK` if this tracker lets it (see
+    /// `src/tracker/pair/claims.rs`).
+    Claim {
+        version: String,
+        kind: String,
+        key: String,
+    },
     /// Accounts and groups: `<VERB> <token> ...` (see [`account`]).
     Account { token: String, ask: Ask },
 }
@@ -190,6 +198,7 @@ impl Request {
             Request::Vouch { .. } => "VOUCH",
             Request::Put { .. } => "PUT",
             Request::Seen { .. } => "SEEN",
+            Request::Claim { .. } => "CLAIM",
             Request::Account { ask, .. } => ask.verb(),
         }
     }
@@ -255,6 +264,7 @@ impl fmt::Display for Request {
             Request::Vouch { nonce } => write!(f, "VOUCH {nonce}"),
             Request::Put { seq, record } => write!(f, "PUT {seq} {record}"),
             Request::Seen { tokens } => write!(f, "SEEN {}", tokens.join(" ")),
+            Request::Claim { version, kind, key } => write!(f, "CLAIM {version} {kind} {key}"),
             Request::Account { token, ask } => write!(f, "{} {token}{ask}", ask.verb()),
         }
     }

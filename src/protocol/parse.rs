@@ -380,6 +380,28 @@ impl Request {
                     .collect::<Result<_, _>>()?;
                 Request::Seen { tokens }
             }
+            "CLAIM" => {
+                let mut f = fields("CLAIM", "<version> <user|group> <key>", 3)?;
+                let version = f.word();
+                let ok = version
+                    .split_once('@')
+                    .is_some_and(|(c, o)| parse_u64("version", c).is_ok() && !o.is_empty());
+                if !ok {
+                    return Err(bad_number("version", version));
+                }
+                let (kind, key) = (f.word(), f.word());
+                let checked = match kind {
+                    "user" => crate::account_name::check_id(key),
+                    "group" => crate::account_name::check_group(key),
+                    _ => Err(format!("{kind:.40} is not user or group")),
+                };
+                checked.map_err(ProtoError::BadAccount)?;
+                Request::Claim {
+                    version: version.to_string(),
+                    kind: kind.to_string(),
+                    key: key.to_string(),
+                }
+            }
             other => {
                 let token = |w: &str| Fields::exactly("", "", 1, &[w]).and_then(|mut f| f.token());
                 let key = |w: &str| Fields::exactly("", "", 1, &[w]).and_then(|mut f| f.key());

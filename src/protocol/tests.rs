@@ -99,7 +99,12 @@ fn every_request_prints_and_parses_back_to_itself() {
             ],
         },
     ];
-    for req in all {
+    let claim = Request::Claim {
+        version: "1700000000000@127.0.0.1:7001".into(),
+        kind: "user".into(),
+        key: "alice".into(),
+    };
+    for req in all.into_iter().chain([claim]) {
         let line = req.to_string();
         assert_eq!(Request::parse(&line), Ok(req), "{line}");
     }
@@ -146,6 +151,10 @@ fn bad_numbers_names_and_arity_are_errors() {
         "PUT x 3@a session t live a",
         "SEEN",
         "SEEN abc",
+        "CLAIM 1@a user",
+        "CLAIM x@a user alice",
+        "CLAIM 1@a session alice",
+        "CLAIM 1@a group a/b",
         "",
         " ",
         "NOPE",

@@ -245,6 +245,7 @@ impl LineHandler for SwarmConn<'_> {
             | Request::Records { .. }
             | Request::Sync { .. }
             | Request::Vouch { .. }
+            | Request::Claim { .. }
             | Request::Put { .. }
             | Request::Seen { .. } => "ERR not_in_swarm_mode".to_string(),
             Request::Account { ask, .. } => {

@@ -99,7 +99,8 @@ impl Tables {
     pub fn may_create_user(&self, token: &str, id: &str) -> Result<(), String> {
         self.with(|t| {
             t.session(token)?;
-            if t.records.live(&format!("user {id}")).is_some() {
+            let key = format!("user {id}");
+            if t.records.live(&key).is_some() || t.held_for_twin(&key) {
                 return Err(format!("taken user {id} already exists"));
             }
             if t.index.users >= MAX_USERS {
@@ -122,7 +123,7 @@ impl Tables {
         self.with(|t| {
             t.session(token)?;
             let key = format!("user {id}");
-            if t.records.live(&key).is_some() {
+            if t.records.live(&key).is_some() || t.held_for_twin(&key) {
                 return Err(format!("taken user {id} already exists"));
             }
             if t.index.users >= MAX_USERS {
@@ -182,11 +183,22 @@ impl Tables {
         })
     }
 
+    /// Whether `CREATE_GROUP` may be asked of the twin: logged in, `g` not taken here.
+    pub fn may_create_group(&self, token: &str, verb: &str, g: &str) -> Result<(), String> {
+        self.with(|t| {
+            t.user_of(token, verb)?;
+            if t.index.live_group(g).is_some() || t.held_for_twin(&format!("group {g}")) {
+                return Err(format!("taken group {g} already exists"));
+            }
+            Ok(())
+        })
+    }
+
     /// `CREATE_GROUP`: the creator owns it and is its first member.
     pub fn create_group(&self, token: &str, verb: &str, g: &str) -> Result<(), String> {
         self.with(|t| {
             let user = t.user_of(token, verb)?;
-            if t.index.live_group(g).is_some() {
+            if t.index.live_group(g).is_some() || t.held_for_twin(&format!("group {g}")) {
                 return Err(format!("taken group {g} already exists"));
             }
             if t.index.live_groups >= MAX_GROUPS {
@@ -235,7 +247,9 @@ impl Tables {
     /// `LIST_REQUESTS`: who asked to join `g`, oldest first.
     pub fn list_requests(&self, token: &str, verb: &str, g: &str) -> Result<Vec<String>, String> {
         self.with(|t| {
-            let (user, owner) = t.user_and_owner(token, verb, g)?;
+            // A stranger to the group is told so, a member that the owner decides.
+            let user = t.member(token, verb, g)?;
+            let (_, owner) = t.user_and_owner(token, verb, g)?;
             if user != owner {
                 return Err(format!(
                     "not_owner only {g}'s owner, {owner}, sees its requests"

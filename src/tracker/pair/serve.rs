@@ -175,6 +175,22 @@ impl PairConn<'_> {
                 t.seen(&tokens);
                 "OK".to_string()
             }
+            Request::Claim { version, kind, key } => {
+                if self.stream.is_none() {
+                    return "ERR sync_first".to_string();
+                }
+                let version = version.split_once('@').and_then(|(c, o)| {
+                    Some(super::records::Version {
+                        counter: c.parse().ok()?,
+                        origin: o.to_string(),
+                    })
+                });
+                match version.map(|v| t.grant(&format!("{kind} {key}"), v)) {
+                    Some(true) => "OK".to_string(),
+                    Some(false) => format!("ERR taken {kind} {key} exists or is claimed here"),
+                    None => "ERR bad_version".to_string(),
+                }
+            }
             Request::Vouch { nonce } => {
                 let ours = self.nonce.lock().unwrap_or_else(|e| e.into_inner());
                 if ours.as_deref() == Some(nonce.as_str()) {

@@ -11,6 +11,10 @@ use crate::password::{self, ITERATIONS, KEY_LEN, SALT_LEN};
 use crate::protocol::account::{Ask, pieces_of};
 use crate::server::{Connection, Next};
 
+/// How long a new user or group waits for the twin's answer to its claim (see
+/// [`super::tables`]'s claims) before this tracker decides alone.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long an account change waits for the twin to acknowledge it before answering.
 const TWIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -105,7 +109,20 @@ impl PairConn<'_> {
             Ask::CreateUser { id, password } => self.create_user(&token, &id, &password),
             Ask::Login { id, password } => self.login(&token, &id, &password),
             Ask::Logout => ok_or_err(t.logout(&token)),
-            Ask::CreateGroup { group } => ok_or_err(t.create_group(&token, &verb, &group)),
+            Ask::CreateGroup { group } => {
+                let key = format!("group {group}");
+                match t.may_create_group(&token, &verb, &group) {
+                    Err(e) => format!("ERR {e}"),
+                    Ok(()) if !t.claim(&key, CLAIM_WAIT) => {
+                        format!("ERR taken group {group} already exists")
+                    }
+                    Ok(()) => {
+                        let made = t.create_group(&token, &verb, &group);
+                        t.unclaim(&key);
+                        ok_or_err(made)
+                    }
+                }
+            }
             Ask::JoinGroup { group } => match t.join_group(&token, &verb, &group) {
                 Ok(owner) => format!("OK {owner}"),
                 Err(e) => format!("ERR {e}"),
@@ -155,7 +172,12 @@ impl PairConn<'_> {
             iterations: ITERATIONS,
             hash,
         };
+        let key = format!("user {id}");
+        if !self.tables.claim(&key, CLAIM_WAIT) {
+            return format!("ERR taken user {id} already exists");
+        }
         let made = self.tables.create_user(token, id, &secret);
+        self.tables.unclaim(&key);
         if made.is_ok() {
             self.log.say(format!("{} created user {id}", self.from));
         }

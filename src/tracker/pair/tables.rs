@@ -67,8 +67,8 @@ struct Inner {
     /// `OK` (to a client, or to the twin's `PUT`) and pushed to the twin only once it is
     /// here, so a kill never loses or renumbers what anyone was told of.
     durable: u64,
-    /// How far the twin has acknowledged this tracker's stream, while a push connects them.
-    twin_acked: Option<u64>,
+    /// How far the twin has acknowledged this tracker's stream, and the pushes tried.
+    twin: stream::Twin,
     /// When this tracker started or last resumed from a freeze: a session is forgotten only
     /// once silent for [`FORGET`] since then too, so a tracker frozen for minutes does not
     /// forget, on waking, every client its twin heard from meanwhile.
@@ -247,7 +247,7 @@ impl Tables {
                 index: Index::default(),
                 mark: None,
                 durable: 0,
-                twin_acked: None,
+                twin: stream::Twin::default(),
                 started: Instant::now(),
             }),
             changed: Condvar::new(),

@@ -7,6 +7,10 @@ use super::super::records::{Record, Value};
 use super::{Mark, TOMBSTONE_KEEP, Tables};
 use std::time::Duration;
 
+#[path = "claims.rs"]
+mod claims;
+pub use claims::Twin;
+
 impl Tables {
     /// `SYNC`: how far the stream of `origin` in `epoch` has been applied here.
     pub fn mark_of(&self, origin: &str, epoch: &str) -> u64 {
@@ -87,23 +91,36 @@ impl Tables {
         t.durable >= target
     }
 
-    /// The twin has acknowledged this tracker's stream up to `seq` (`None`: no push
-    /// connection now).
+    /// A push connection to the twin that acknowledged this tracker's stream up to `seq`,
+    /// or (`None`) one that ended or could not be made.
     pub fn twin_took(&self, seq: Option<u64>) {
         let mut t = self.lock();
-        t.twin_acked = seq;
+        t.twin.acked = seq;
+        if seq.is_none() {
+            t.twin.tries += 1;
+            t.twin.disconnected();
+        }
         self.changed.notify_all();
     }
 
-    /// Waits (at most `timeout`) until the twin, while connected, has acknowledged every
-    /// change made here so far: what a client was told of is then known at both trackers.
+    /// Waits (at most `timeout`) until the twin has acknowledged every change made here so
+    /// far, so that what a client was told of is known at both trackers; while no push
+    /// connection is up, until the pusher (woken by the change) has tried once more.
     pub fn replicated(&self, timeout: Duration) {
         let t = self.lock();
-        let target = t.records.seq();
+        let (target, tries) = (t.records.seq(), t.twin.tries);
         let _ = self
             .changed
-            .wait_timeout_while(t, timeout, |t| t.twin_acked.is_some_and(|a| a < target))
+            .wait_timeout_while(t, timeout, |t| match t.twin.acked {
+                Some(acked) => acked < target,
+                None => t.twin.tries == tries,
+            })
             .unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// The sequence number of the last change stored here.
+    pub fn seq(&self) -> u64 {
+        self.lock().records.seq()
     }
 
     /// Sleeps until there is a record after `seen` to push (or `timeout`).
@@ -111,7 +128,9 @@ impl Tables {
         let t = self.lock();
         let _ = self
             .changed
-            .wait_timeout_while(t, timeout, |t| t.records.last_seq().min(t.durable) <= seen)
+            .wait_timeout_while(t, timeout, |t| {
+                t.records.last_seq().min(t.durable) <= seen && !t.twin.has_unsent()
+            })
             .unwrap_or_else(|e| e.into_inner());
     }
 

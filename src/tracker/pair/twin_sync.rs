@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 /// How long to wait for the twin to connect or answer.
 const TWIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long to wait before connecting again.
+/// How long to wait before connecting again, unless a change comes first; and the least.
 const RETRY: Duration = Duration::from_secs(1);
+const RETRY_MIN: Duration = Duration::from_millis(50);
 /// How often the sessions heard from here are gossiped.
 const GOSSIP: Duration = Duration::from_secs(2);
 /// An idle connection is pinged this often, so the twin does not close it.
@@ -68,7 +69,12 @@ impl Pusher {
                 self.log.say(format!("twin {}: {why}; retrying", self.twin));
                 reported = Some(why);
             }
-            thread::sleep(RETRY);
+            // Again after RETRY, or as soon as a change waits to reach the twin (a client
+            // told of it may ask the twin next).
+            thread::sleep(RETRY_MIN);
+            let _ = self
+                .tables
+                .wait_change(self.tables.seq(), RETRY - RETRY_MIN);
         }
     }
 
@@ -95,6 +101,14 @@ impl Pusher {
         let mut gossiped = Instant::now();
         let mut sent = Instant::now();
         loop {
+            for (version, kind, key) in self.tables.claims_to_send() {
+                let claimed = format!("{kind} {key}");
+                match link.call(&Request::Claim { version, kind, key }) {
+                    Ok(_) => self.tables.claim_answered(&claimed, true),
+                    Err(LinkError::Refused(_)) => self.tables.claim_answered(&claimed, false),
+                    Err(e) => return Err(e),
+                }
+            }
             let batch = self.tables.pushable_since(acked, BATCH_RECORDS);
             if batch.is_empty() {
                 if gossiped.elapsed() >= GOSSIP {
