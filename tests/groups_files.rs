@@ -96,8 +96,12 @@ fn members_upload_list_download_and_stop_sharing_byte_for_byte() {
             "[S] [g] empty.bin 0 B".to_string(),
         ],
     );
-    // Every piece verified is served: bob now counts as a seeder too.
-    let two = format!("big.bin {BIG_SIZE} 2 seeders id {} from alice", id_of(&big));
+    // Every piece verified is served: bob now counts as a seeder too, and having completed
+    // it he shares it in g.
+    let two = format!(
+        "big.bin {BIG_SIZE} 2 seeders id {} from alice, bob",
+        id_of(&big)
+    );
     until_answers(&mut bob, "list_files g", &two);
     // Step 4: carol joins and fetches the big file from both.
     carol.run("join_group g", "asked to join g; its owner alice decides");

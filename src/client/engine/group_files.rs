@@ -195,6 +195,29 @@ impl Core {
         )])
     }
 
+    /// Tells the trackers that record `at` (a group download just completed) is shared in
+    /// its group by its user, as `upload_file` does, so the file stays listed there while
+    /// anyone holds it; a refusal goes to the log.
+    pub(super) fn share_in_group(&mut self, at: usize) {
+        let r = &self.records[at];
+        let Some(g) = &r.group else {
+            return;
+        };
+        let upload = Ask::UploadFile {
+            group: g.group.clone(),
+            key: r.key.clone(),
+            size: r.meta.size,
+            name: r.meta.name.clone(),
+        };
+        let (payload, group) = (r.meta.piece_hashes.concat(), g.group.clone());
+        let name = escape(&r.meta.name);
+        if let Err(e) = self.call_with(&account(upload), &payload) {
+            let why = said(&e);
+            self.notes
+                .note(&format!("could not share {name} in {group}: {why}"));
+        }
+    }
+
     pub(super) fn list_files(&mut self, group: String) -> Answer {
         let lines = self.ask_list(Ask::ListFiles {
             group: group.clone(),

@@ -79,6 +79,8 @@ impl Core {
     fn note_downloads(&mut self) -> bool {
         let mut finished = false;
         let mut lines = Vec::new();
+        // Group downloads complete now: shared in their group from now on.
+        let mut shared = Vec::new();
         for at in 0..self.records.len() {
             let held = self.bytes_held(&self.records[at]);
             let failure = self.store.failure(&self.records[at].key);
@@ -106,6 +108,7 @@ impl Core {
             let completed = failure.is_none() && complete && !std::mem::replace(done, true);
             let failed = failure.filter(|_| !std::mem::replace(told, true));
             let (name, size) = (view::escape(&r.meta.name), r.meta.size);
+            let grouped = r.group.is_some();
             match turn {
                 Some(Turn::Stranded) => {
                     let why = self.why_stranded(&self.records[at]).unwrap_or_default();
@@ -123,10 +126,16 @@ impl Core {
             if completed {
                 finished = true;
                 lines.push(format!("complete: {name} ({})", view::size(size)));
+                if grouped {
+                    shared.push(at);
+                }
             }
         }
         for line in lines {
             self.event(line);
+        }
+        for at in shared {
+            self.share_in_group(at);
         }
         finished
     }
