@@ -104,7 +104,10 @@ fn share_get_show_and_remove_across_two_trackers_and_three_clients() {
     // Step 5: wrong commands and bad .mtorrent files get one clear line each.
     third.fails("frobnicate now", "unknown command \"frobnicate\"");
     third.fails("share onlyone", "wrong arguments for share");
-    third.fails("login me secret", "accounts and groups are not available");
+    third.fails(
+        "create_group g",
+        "create_group needs a login (create_user, then login)",
+    );
     third.fails("share \"unclosed", "a double quote is not closed");
     third.fails("get missing.mtorrent x", "cannot read missing.mtorrent");
     let good = fs::read_to_string(seeder.path("one.mtorrent")).unwrap();

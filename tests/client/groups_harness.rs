@@ -70,7 +70,19 @@ pub fn answer(c: &mut Client, command: &str) -> Vec<String> {
         c.proc.stderr()[err..].contains("unknown command \"sentinel\"")
     });
     assert!(done, "{command:?}: no answer; stderr: {}", c.proc.stderr());
-    c.proc.stdout()[out..].lines().map(str::to_string).collect()
+    c.proc.stdout()[out..]
+        .lines()
+        .filter(|l| !is_tracker_news(l))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether `line` is the client's news of the tracker pair (a switch, an outage, a
+/// recovery), which may come before any answer after a tracker was killed.
+fn is_tracker_news(line: &str) -> bool {
+    (line.starts_with("tracker ")
+        && (line.contains(" stopped answering ") || line.ends_with(" answers again; using it")))
+        || line.starts_with("no tracker answers")
 }
 
 /// Sends `command` once a second until its stdout answer holds a line containing `expect`
