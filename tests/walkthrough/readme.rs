@@ -4,7 +4,10 @@
 
 use std::net::TcpListener;
 
-pub const HEADING: &str = "## The interactive client and two trackers";
+/// The headings whose first fenced block is a walk-through: `.mtorrent` files, then accounts
+/// and groups.
+pub const CLIENT_HEADING: &str = "## The interactive client and two trackers";
+pub const GROUPS_HEADING: &str = "### Accounts and groups";
 
 /// What one line of the walk-through asks the terminal to do.
 #[derive(Debug, PartialEq)]
@@ -23,14 +26,14 @@ pub struct Step {
     pub expect: Vec<String>,
 }
 
-/// The walk-through's block: the first fenced block after [`HEADING`].
-pub fn walkthrough_block(readme: &str) -> Vec<&str> {
+/// A walk-through's block: the first fenced block after `heading`.
+pub fn walkthrough_block<'a>(readme: &'a str, heading: &str) -> Vec<&'a str> {
     let after = readme
-        .split_once(HEADING)
+        .split_once(heading)
         .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("README.md has no {HEADING:?}"));
+        .unwrap_or_else(|| panic!("README.md has no {heading:?}"));
     let mut lines = after.lines().skip_while(|l| !l.starts_with("```"));
-    assert!(lines.next().is_some(), "no fenced block under {HEADING:?}");
+    assert!(lines.next().is_some(), "no fenced block under {heading:?}");
     lines.take_while(|l| !l.starts_with("```")).collect()
 }
 
