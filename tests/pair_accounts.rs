@@ -365,3 +365,37 @@ fn two_hundred_wrong_logins_leave_the_tracker_responsive_and_bob_logs_in_at_once
     let reply = other.call(&format!("LOGIN {to} alice pw-alice"));
     assert!(reply.starts_with("ERR slow_down"), "{reply}");
 }
+
+#[test]
+fn wrong_logins_sent_side_by_side_from_fresh_sessions_are_counted_before_any_is_hashed() {
+    // A reviewer's attack: 40 sessions each send one wrong password for alice at the same
+    // moment; before, every try that arrived while others were being hashed passed the
+    // throttle (33 of 40 were hashed). Three free tries mean three, however they come.
+    let pair = Pair::start("acct-side-by-side");
+    let a = pair.addr(0);
+    let (_alice, _) = user(&a, "alice", true);
+    let sessions: Vec<(Raw, String)> = (0..40).map(|_| session(&a)).collect();
+    let go = std::sync::Arc::new(std::sync::Barrier::new(sessions.len()));
+    let tries: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut raw, token))| {
+            let go = go.clone();
+            std::thread::spawn(move || {
+                go.wait();
+                raw.call(&format!("LOGIN {token} alice guess{i}"))
+            })
+        })
+        .collect();
+    let replies: Vec<String> = tries.into_iter().map(|t| t.join().unwrap()).collect();
+    let denied = replies
+        .iter()
+        .filter(|r| r.starts_with("ERR denied"))
+        .count();
+    let slowed = replies
+        .iter()
+        .filter(|r| r.starts_with("ERR slow_down"))
+        .count();
+    assert_eq!(denied + slowed, 40, "{replies:?}");
+    assert_eq!(denied, 3, "tries hashed: {replies:?}");
+}

@@ -192,7 +192,8 @@ impl PairConn<'_> {
             Err(e) => return format!("ERR {e}"),
         };
         let keys = throttle::keys(id, token);
-        if let Err(wait) = t.throttle.check(&keys) {
+        // Counted before the hashing: tries sent side by side cannot all pass.
+        if let Err(wait) = t.throttle.begin(&keys) {
             return format!(
                 "ERR slow_down too many wrong passwords for {id} or from this client; try again in {wait} s"
             );
@@ -205,7 +206,6 @@ impl PairConn<'_> {
             }
         };
         if !right {
-            t.throttle.fail(&keys);
             self.log
                 .say(format!("{} failed to log in as {id}", self.from));
             return "ERR denied wrong user id or password".to_string();

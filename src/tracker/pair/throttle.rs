@@ -28,6 +28,22 @@ pub fn keys(id: &str, token: &str) -> [String; 2] {
     [format!("user {id}"), format!("session {token}")]
 }
 
+/// How long the longest of `keys` must still wait, in whole seconds rounded up.
+fn wait_of(map: &HashMap<String, Entry>, keys: &[String]) -> Result<(), u64> {
+    let now = Instant::now();
+    let wait = keys
+        .iter()
+        .filter_map(|k| map.get(k))
+        .map(|e| e.until.saturating_duration_since(now))
+        .max()
+        .unwrap_or_default();
+    if wait.is_zero() {
+        Ok(())
+    } else {
+        Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+    }
+}
+
 fn wait_after(fails: u32) -> Duration {
     if fails < FREE_TRIES {
         return Duration::ZERO;
@@ -42,25 +58,18 @@ impl Throttle {
     }
 
     /// `Err(seconds)` while any of `keys` must still wait.
+    #[cfg(test)]
     pub fn check(&self, keys: &[String]) -> Result<(), u64> {
-        let map = self.lock();
-        let now = Instant::now();
-        let wait = keys
-            .iter()
-            .filter_map(|k| map.get(k))
-            .map(|e| e.until.saturating_duration_since(now))
-            .max()
-            .unwrap_or_default();
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
-        }
+        wait_of(&self.lock(), keys)
     }
 
-    /// One more wrong password for each of `keys`.
-    pub fn fail(&self, keys: &[String]) {
+    /// A try of a password for `keys`: refused (`Err(seconds)`) while any must still wait,
+    /// else counted as a wrong one at once, under the same lock, so that tries sent side by
+    /// side are counted before any of them is hashed; [`Throttle::clear`] takes it back when
+    /// the password was right.
+    pub fn begin(&self, keys: &[String]) -> Result<(), u64> {
         let mut map = self.lock();
+        wait_of(&map, keys)?;
         let now = Instant::now();
         for key in keys {
             if !map.contains_key(key) && map.len() >= MAX_KEYS {
@@ -83,6 +92,7 @@ impl Throttle {
             entry.fails = entry.fails.saturating_add(1);
             entry.until = now + wait_after(entry.fails);
         }
+        Ok(())
     }
 
     /// A right password: the counts of `keys` start again.
@@ -112,16 +122,16 @@ mod tests {
         assert_eq!(wait_after(200), Duration::from_secs(64));
         let t = Throttle::default();
         let k = keys("alice", "t1");
-        for _ in 0..2 {
-            assert_eq!(t.check(&k), Ok(()));
-            t.fail(&k);
+        // Each try is counted as it begins: three side by side pass, the fourth waits.
+        for _ in 0..3 {
+            assert_eq!(t.begin(&k), Ok(()));
         }
-        assert_eq!(t.check(&k), Ok(()));
-        t.fail(&k);
+        assert_eq!(t.begin(&k), Err(1));
         assert_eq!(t.check(&k), Err(1));
         // Another user on another session is not slowed down; the same user elsewhere is.
         assert_eq!(t.check(&keys("bob", "t2")), Ok(()));
-        assert_eq!(t.check(&keys("alice", "t2")), Err(1));
+        assert_eq!(t.begin(&keys("alice", "t2")), Err(1));
+        // A right password takes its try back, and the counts start again.
         t.clear(&k);
         assert_eq!(t.check(&k), Ok(()));
     }
@@ -130,7 +140,7 @@ mod tests {
     fn the_table_is_bounded() {
         let t = Throttle::default();
         for i in 0..MAX_KEYS + 10 {
-            t.fail(&[format!("user u{i}")]);
+            assert_eq!(t.begin(&[format!("user u{i}")]), Ok(()));
         }
         assert!(t.len() <= MAX_KEYS);
     }
