@@ -25,6 +25,34 @@ pub const MAX_HASHES_REPLY: u64 = 65_536;
 /// A `meta` record no share names is removed this long after it was written (milliseconds).
 pub const META_ORPHAN_MS: u64 = 10 * 60 * 1000;
 
+impl Inner {
+    /// A `member`, `request` or `share` record (`key`, version `counter`) just merged from
+    /// the twin that is older than its live group (of an earlier group of that name, come
+    /// late): removed at once, so the group that took the name gains nobody unasked.
+    pub(in crate::tracker::pair) fn drop_if_stale(&mut self, key: &str, counter: u64) {
+        let words: Vec<&str> = key.split(' ').collect();
+        let g = match words.as_slice() {
+            ["member" | "request", g, _] | ["share", g, _, _, _] => *g,
+            _ => return,
+        };
+        let stale = self.records.live(key).is_some()
+            && self.index.live_group(g).is_some()
+            && group_created(self, g) > counter;
+        if stale {
+            self.change(key.to_string(), Value::Gone(now_unix()));
+        }
+    }
+}
+
+/// The version counter group `g` began at (its value's second word; 0 for none).
+pub(super) fn group_created(t: &Inner, g: &str) -> u64 {
+    t.records
+        .live(&format!("group {g}"))
+        .and_then(|v| v.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -211,7 +239,27 @@ impl Tables {
                     "too_many you own {MAX_OWNED} groups, the most one user may"
                 ));
             }
-            t.change(format!("group {g}"), Value::Live(user.clone()));
+            // What an earlier group of this name left behind (records of it that arrived
+            // after its removal) goes, so that nobody is a member of this one unasked.
+            let left: Vec<String> = t.index.groups.get(g).map_or_else(Vec::new, |old| {
+                let members = old.members.keys().map(|u| format!("member {g} {u}"));
+                let requests = old.requests.keys().map(|u| format!("request {g} {u}"));
+                let shares = old
+                    .shares
+                    .keys()
+                    .map(|(_, u, h, size)| share_key(g, u, h, *size));
+                members.chain(requests).chain(shares).collect()
+            });
+            for key in left {
+                t.change(key, Value::Gone(now_unix()));
+            }
+            // The value names the version this group begins at: a record of the group that
+            // is older (of an earlier group of the name, arriving late) is removed on arrival.
+            let created = t.records.next_version().counter;
+            t.change(
+                format!("group {g}"),
+                Value::Live(format!("{user} {created}")),
+            );
             t.change(
                 format!("member {g} {user}"),
                 Value::Live(now_ms().to_string()),
@@ -331,7 +379,11 @@ impl Tables {
                     Ok("gone".to_string())
                 }
                 Some(heir) if was_owner => {
-                    t.change(format!("group {g}"), Value::Live(heir.clone()));
+                    let created = group_created(t, g);
+                    t.change(
+                        format!("group {g}"),
+                        Value::Live(format!("{heir} {created}")),
+                    );
                     Ok(format!("owner {heir}"))
                 }
                 Some(_) => Ok("left".to_string()),

@@ -242,3 +242,44 @@ fn account_records_of_the_wrong_shape_are_refused() {
         assert!(t.merge(r, "x", "e", 1).is_ok(), "{good}");
     }
 }
+
+#[test]
+fn records_of_an_earlier_group_of_the_name_make_nobody_a_member_of_the_new_one() {
+    // A reviewer's sequence: bob was accepted into alice's g at one tracker, which died
+    // before passing it on; alice left through the other, so g was gone; the accept came
+    // back late. Then carol made a new g: bob must not be in it, nor a late dave.
+    let t = Tables::new("me");
+    let alice = logged_in(&t, 'a', "alice");
+    let carol = logged_in(&t, 'c', "carol");
+    let bob = logged_in(&t, 'b', "bob");
+    t.create_group(&alice, V, "g").unwrap();
+    assert_eq!(t.leave_group(&alice, V, "g").unwrap(), "gone");
+    let late = |who: &str, counter: u64| Record {
+        key: format!("member g {who}"),
+        version: crate::tracker::pair::records::Version {
+            counter,
+            origin: "twin".into(),
+        },
+        value: Value::Live("1".into()),
+    };
+    t.merge(late("bob", 5), "twin", "e", 1).unwrap();
+    t.create_group(&carol, V, "g").unwrap();
+    assert_eq!(t.list_groups(&carol, V).unwrap(), ["g carol 1 owner"]);
+    assert_eq!(
+        t.list_files(&bob, V, "g").unwrap_err(),
+        "not_member you are not a member of g"
+    );
+    // One that arrives after the new group was made goes at once, too.
+    let dave = logged_in(&t, 'd', "dave");
+    t.merge(late("dave", 6), "twin", "e", 2).unwrap();
+    assert!(inner(&t).records.live("member g dave").is_none());
+    assert_eq!(
+        t.list_files(&dave, V, "g").unwrap_err(),
+        "not_member you are not a member of g"
+    );
+    // The hand-over keeps the group's beginning: its members stay members.
+    t.join_group(&bob, V, "g").unwrap();
+    t.accept_request(&carol, V, "g", "bob").unwrap();
+    assert_eq!(t.leave_group(&carol, V, "g").unwrap(), "owner bob");
+    assert_eq!(t.list_groups(&bob, V).unwrap(), ["g bob 1 owner"]);
+}

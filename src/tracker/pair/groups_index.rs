@@ -105,15 +105,18 @@ impl Index {
                 self.users = self.users + usize::from(new.is_some()) - usize::from(old.is_some());
             }
             ["group", g] => {
-                if let Some(owner) = old {
+                // `<owner> <created>`: the owner is the first word.
+                let first = |v: &str| v.split(' ').next().unwrap_or_default().to_string();
+                let (old, new) = (old.map(first), new.map(first));
+                if let Some(owner) = &old {
                     count(&mut self.owned, owner, false);
                     self.live_groups -= 1;
                 }
-                if let Some(owner) = new {
+                if let Some(owner) = &new {
                     count(&mut self.owned, owner, true);
                     self.live_groups += 1;
                 }
-                self.group(g).owner = new.map(str::to_string);
+                self.group(g).owner = new;
                 self.tidy(g);
             }
             ["member" | "request", g, user] => {

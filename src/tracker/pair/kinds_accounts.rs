@@ -47,6 +47,7 @@ pub fn check(words: &[&str], live: Option<&str>) -> Result<(), String> {
             check_group(g)?;
             match value {
                 Some([owner]) => check_id(owner),
+                Some([owner, created]) => check_id(owner).and_then(|()| number(created)),
                 Some(_) => Err("bad owner".into()),
                 None => Ok(()),
             }

@@ -24,7 +24,9 @@ impl Tables {
     pub fn merge(&self, record: Record, origin: &str, epoch: &str, seq: u64) -> Result<(), String> {
         check(&record)?;
         self.with(|t| {
+            let (key, counter) = (record.key.clone(), record.version.counter);
             t.apply(record, None);
+            t.drop_if_stale(&key, counter);
             t.mark = Some(Mark {
                 origin: origin.to_string(),
                 epoch: epoch.to_string(),
