@@ -294,3 +294,51 @@ fn the_shell_refuses_bad_words_and_missing_logins_without_asking() {
     says(&mut c, "list_groups", "no groups yet");
     c.quit();
 }
+
+#[test]
+fn a_login_the_trackers_refuse_in_a_new_session_logs_the_user_out_here() {
+    // Both trackers start again from nothing (their state files lost): the client's session
+    // is unknown, it opens a new one and tries to log in again, and alice no longer exists.
+    // Before, the client went on calling itself logged in: every group command then said
+    // it needed a login while `login` said she was logged in already.
+    let mut pair = Pair::start("cg-refused");
+    let mut alice = pair.client("alice", &[0, 1]);
+    logged_in(&mut alice, "alice", Some("g"));
+    fs::write(alice.path("a.bin"), content(7, 3000)).unwrap();
+    says(
+        &mut alice,
+        "upload_file a.bin g",
+        "shared a.bin (2.9 KiB, 1 piece) in g",
+    );
+    for i in 0..2 {
+        pair.kill_tracker(i);
+        fs::remove_file(pair.state_file(i)).unwrap();
+    }
+    for i in 0..2 {
+        pair.start_tracker(i);
+    }
+    let told = "logged out alice: the trackers did not log alice in again in a new session (wrong user id or password)";
+    assert!(
+        wait_until(LIMIT, || alice.proc.stdout().contains(told)),
+        "{}",
+        alice.proc.stdout()
+    );
+    alice.downloads_become(&["no downloads and nothing shared".to_string()]);
+    alice.fails(
+        "list_files g",
+        "list_files needs a login (create_user, then login)",
+    );
+    alice.fails("login alice pw-alice", "wrong user id or password");
+    // Made again, alice logs in and shares what she shared before.
+    says(
+        &mut alice,
+        "create_user alice pw-alice",
+        "created user alice",
+    );
+    says(
+        &mut alice,
+        "login alice pw-alice",
+        "logged in as alice (1 file shared again)",
+    );
+    alice.quit();
+}

@@ -192,6 +192,25 @@ fn logout_stops_sharing_until_login_and_a_leaver_shares_no_more() {
         assert!(stalled(&lines), "progress with no sharer: {lines:?}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Step 2b: bob logs out in the middle of his download: it pauses, hidden, its partial
+    // data kept. Half of it arrives meanwhile (written here, as if fetched before): the
+    // login resumes from what verifies on disk.
+    bob.run(
+        "logout",
+        "logged out bob (stopped sharing 1 file until the next login)",
+    );
+    bob.downloads_become(&["no downloads and nothing shared".to_string()]);
+    let partial = bob.path(".big.out.p2p-partial");
+    assert!(partial.exists(), "a paused download keeps its partial data");
+    {
+        use std::os::unix::fs::FileExt;
+        let file = fs::OpenOptions::new().write(true).open(&partial).unwrap();
+        file.write_all_at(&big[..2 * PIECE], 0).unwrap();
+    }
+    bob.run("login bob pw-bob", "logged in as bob (1 file shared again)");
+    bob.downloads_where("the download resumed at half", |lines| {
+        lines.len() == 1 && lines[0].starts_with("[D] [g] big.bin 50% 1.0/")
+    });
     // Step 3: alice logs in again: she shares again, and bob's download completes.
     alice.run(
         "login alice pw-alice",

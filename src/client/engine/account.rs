@@ -111,8 +111,8 @@ impl Core {
     }
 
     /// In a session just opened at `addr` (`token`), logs in again as the user logged in
-    /// here, before anything is registered in it. A refusal is said, and the user stays
-    /// logged in here (the trackers decide what that session may do).
+    /// here, before anything is registered in it. A refusal (a password changed, a
+    /// throttle) is said, and logs the user out here as `logout` would.
     pub(super) fn login_again(&mut self, addr: SocketAddr, token: &str) -> Result<(), LinkError> {
         let Some(l) = &self.account else {
             return Ok(());
@@ -129,14 +129,27 @@ impl Core {
             Ok(_) => Ok(()),
             Err(LinkError::Refused(r)) if r.starts_with("logged_in ") => Ok(()),
             Err(e @ LinkError::Refused(_)) => {
-                let why = said(&e);
-                self.event(format!(
-                    "the trackers did not log {user} in again in a new session: {why}"
-                ));
+                // Logged out here too, so that `login` can be typed again and nothing
+                // pretends to be shared: as a `logout` would.
+                self.account = None;
+                self.refused_login = Some((user, said(&e)));
                 Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Logs out here the user the trackers would not log in again (see
+    /// [`Core::login_again`]), as `logout` would, and says so.
+    pub(super) fn finish_refused_login(&mut self) {
+        let Some((user, why)) = self.refused_login.take() else {
+            return;
+        };
+        self.put_to_sleep(&user);
+        self.save();
+        self.event(format!(
+            "logged out {user}: the trackers did not log {user} in again in a new session ({why})"
+        ));
     }
 
     /// Brings back `user`'s dormant group records (shares re-hashed, downloads resuming with

@@ -197,6 +197,9 @@ struct Core {
     /// The user logged in here, and the password to log in again in a new session (memory
     /// only).
     account: Option<account::Login>,
+    /// A user the trackers would not log in again in a new session, and why: logged out
+    /// here at the next tick (not while that session is being opened).
+    refused_login: Option<(String, String)>,
     /// Group records of users not logged in here: saved, not in the store, not registered.
     dormant: Vec<Saved>,
     /// The client's state folder (group files' piece hashes live in `groups/` there).
@@ -232,6 +235,7 @@ pub fn start(
         events,
         foreign: abroad::Foreign::default(),
         account: None,
+        refused_login: None,
         dormant: Vec::new(),
     };
     let saved =

@@ -22,6 +22,7 @@ const MAX_HOLDERS: usize = 64;
 
 impl Core {
     pub(super) fn tick(&mut self) {
+        self.finish_refused_login();
         self.collect_foreign();
         // Files given up here (a seed changed on disk, a download nobody can complete) are
         // no longer ours to offer.
