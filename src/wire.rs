@@ -178,10 +178,11 @@ pub fn close_gracefully(stream: &TcpStream) {
     }
 }
 
-/// Flushes the replies queued in `writer` unless another request is already waiting in
-/// `reader`: pipelined requests are then answered in one write.
+/// Flushes the replies queued in `writer` unless another whole request is already waiting
+/// in `reader`: pipelined requests are then answered in one write. Part of a line is not a
+/// request: reading the rest of it may block, and the replies must not wait for it.
 pub fn flush_if_idle<R: Read, W: Write>(reader: &BufReader<R>, writer: &mut W) -> io::Result<()> {
-    if reader.buffer().is_empty() {
+    if !reader.buffer().contains(&b'\n') {
         writer.flush()?;
     }
     Ok(())
@@ -219,6 +220,34 @@ mod tests {
                 }
                 _ => Ok(0),
             }
+        }
+    }
+
+    #[test]
+    fn replies_wait_for_a_whole_pipelined_request_never_for_part_of_one() {
+        // A writer that says whether it was flushed.
+        struct Flushed(bool);
+        impl Write for Flushed {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.0 = true;
+                Ok(())
+            }
+        }
+        // What is buffered after `PING\n` was read: a whole next line, part of one, nothing.
+        for (input, flushed) in [
+            (&b"PING\nPING\n"[..], false),
+            (b"PING\nPIN", true),
+            (b"PING\n", true),
+        ] {
+            let mut r = BufReader::new(input);
+            let mut line = Vec::new();
+            read_line(&mut r, &mut line).unwrap();
+            let mut w = Flushed(false);
+            flush_if_idle(&r, &mut w).unwrap();
+            assert_eq!(w.0, flushed, "{:?}", String::from_utf8_lossy(input));
         }
     }
 
