@@ -270,7 +270,7 @@ fn the_shell_refuses_bad_words_and_missing_logins_without_asking() {
     );
     c.fails(
         "login al \"p w\"",
-        "a password is 1 to 64 characters without spaces",
+        "a password is 1 to 64 bytes without spaces",
     );
     c.fails("join_group .g", "a group name is 1 to 32 letters");
     c.fails("logout", "not logged in");
@@ -310,6 +310,16 @@ fn a_login_the_trackers_refuse_in_a_new_session_logs_the_user_out_here() {
         "upload_file a.bin g",
         "shared a.bin (2.9 KiB, 1 piece) in g",
     );
+    // A group's file is registered private: SEEDERS, which answers anyone, does not list
+    // alice (a stranger found a non-member could fetch it through SEEDERS and RECORDS).
+    let piece = p2p::chunk::to_hex(&p2p::hashing::sha1(&content(7, 3000)));
+    let hash = p2p::chunk::to_hex(&p2p::hashing::sha1(piece.as_bytes()));
+    for i in 0..2 {
+        let listed = pair.seeders(i, &hash, 3000);
+        assert_eq!(listed, Some(Vec::new()), "tracker {i}");
+        let all = records(&pair.addr(i)).unwrap().join("\n");
+        assert!(!all.contains(&hash) && !all.contains("a.bin"), "{all}");
+    }
     for i in 0..2 {
         pair.kill_tracker(i);
         fs::remove_file(pair.state_file(i)).unwrap();

@@ -122,14 +122,16 @@ pub enum Request {
     Open { addr: SocketAddr },
     /// `ALIVE <token>`: a client session's heartbeat.
     Alive { token: String },
-    /// `SEED <token> <info-hash> <name> <size> <bitset>`: the session holds these pieces of a
-    /// `.mtorrent` file (all of them when seeding).
+    /// `SEED <token> <info-hash> <name> <size> <bitset> [private]`: the session holds these
+    /// pieces of a file (all of them when seeding); `private` for a group's file held by no
+    /// `.mtorrent` here, whose holders only `GROUP_SEEDERS` tells, to members.
     Seed {
         token: String,
         key: String,
         name: String,
         size: u64,
         bits: String,
+        private: bool,
     },
     /// `UNSEED <token> <info-hash> <size>`: the session no longer holds that file.
     Unseed {
@@ -251,7 +253,14 @@ impl fmt::Display for Request {
                 name,
                 size,
                 bits,
-            } => write!(f, "SEED {token} {key} {} {size} {bits}", name::encode(name)),
+                private,
+            } => {
+                write!(f, "SEED {token} {key} {} {size} {bits}", name::encode(name))?;
+                if *private {
+                    write!(f, " private")?;
+                }
+                Ok(())
+            }
             Request::Unseed { token, key, size } => write!(f, "UNSEED {token} {key} {size}"),
             Request::Quit { token } => write!(f, "QUIT {token}"),
             Request::Seeders { key, size } => write!(f, "SEEDERS {key} {size}"),

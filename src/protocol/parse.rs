@@ -303,13 +303,18 @@ impl Request {
                 token: fields("ALIVE", "<token>", 1)?.token()?,
             },
             "SEED" => {
-                let mut f = fields("SEED", "<token> <info-hash> <name> <size> <bitset>", 5)?;
+                // A sixth word, `private`, keeps a group file's holders out of `SEEDERS`.
+                let private = args.len() == 6 && args[5] == "private";
+                let n = if private { 6 } else { 5 };
+                let wants = "<token> <info-hash> <name> <size> <bitset> [private]";
+                let mut f = fields("SEED", wants, n)?;
                 Request::Seed {
                     token: f.token()?,
                     key: f.key()?,
                     name: f.name()?,
                     size: f.u64("size")?,
                     bits: f.bits()?,
+                    private,
                 }
             }
             "UNSEED" => {

@@ -65,6 +65,15 @@ fn every_request_prints_and_parses_back_to_itself() {
             name: "my file".into(),
             size: 3,
             bits: "01".into(),
+            private: false,
+        },
+        Request::Seed {
+            token: "0123456789abcdef0123456789abcdef".into(),
+            key: "a".repeat(40),
+            name: "my file".into(),
+            size: 3,
+            bits: "01".into(),
+            private: true,
         },
         Request::Unseed {
             token: "0123456789abcdef0123456789abcdef".into(),
@@ -140,6 +149,7 @@ fn bad_numbers_names_and_arity_are_errors() {
         "SEEDERS AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA 1",
         "SEED 127.0.0.1:1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 01",
         "SEED 0123456789abcdef0123456789abcdef aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 0z",
+        "SEED 0123456789abcdef0123456789abcdef aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa f 1 01 public",
         "QUIT",
         "QUIT 127.0.0.1:7000",
         "ALIVE 0123456789ABCDEF0123456789ABCDEF",

@@ -220,6 +220,9 @@ impl Core {
             } else {
                 self.store.set_aside(&r.key);
             }
+        } else if r.group.is_none() {
+            // Held now for groups only: registered again as private.
+            self.register(&r.key);
         }
         (r, unfinished)
     }

@@ -252,6 +252,7 @@ impl Pair {
                     name: o.name.clone(),
                     size: o.size,
                     bits: o.bits.clone(),
+                    private: false,
                 };
                 (seed, Some((o.bits.clone(), o.size)))
             })

@@ -348,12 +348,19 @@ impl Core {
         let r = self.records.iter().find(|r| r.key == key)?;
         // A file given up (failed, or changed on disk) is offered to nobody.
         let (bits, _) = self.live_progress(key)?;
+        // Held only for groups: its holders are for their members to learn, not for anyone
+        // who asks `SEEDERS`.
+        let private = !self
+            .records
+            .iter()
+            .any(|o| o.key == key && o.group.is_none());
         Some(Request::Seed {
             token: token.to_string(),
             key: key.to_string(),
             name: r.meta.name.clone(),
             size: r.meta.size,
             bits: bits.to_word(),
+            private,
         })
     }
 }

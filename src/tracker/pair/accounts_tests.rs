@@ -166,11 +166,22 @@ fn shares_and_piece_hashes_are_for_members_only() {
     assert!(t.file_hashes(&mallory, V, &file, 0).is_err());
     // A seeder counts once it holds every piece and is logged in as a member.
     let full = crate::chunk::Bitset::full(1101).to_word();
-    t.seed(&alice, &hash, size, "my notes.txt", &full).unwrap();
-    t.seed(&mallory, &hash, size, "x", &full).unwrap();
+    t.seed(&alice, &hash, size, "my notes.txt", (&full, true))
+        .unwrap();
+    t.seed(&mallory, &hash, size, "x", (&full, false)).unwrap();
     assert!(t.list_files(&alice, V, "g").unwrap()[0].ends_with(" alice 1"));
     assert_eq!(t.group_seeders(&alice, V, &file).unwrap().len(), 1);
-    assert_eq!(t.seeders(&hash, size).len(), 2);
+    // alice's registration is private: SEEDERS, open to anyone, lists only mallory's.
+    assert_eq!(t.seeders(&hash, size).len(), 1);
+    // RECORDS shows no group file's name or piece hashes, and its info hash only in
+    // mallory's public registration.
+    let shown = t.page(0, 1000);
+    assert!(!shown.iter().any(|l| l.contains("notes")), "{shown:#?}");
+    let named: Vec<&String> = shown.iter().filter(|l| l.contains(&hash)).collect();
+    assert!(
+        named.len() == 1 && named[0].contains(" live x "),
+        "{shown:#?}"
+    );
     // Leaving takes the shares along; the piece hashes stay until the sweep finds them old.
     t.join_group(&mallory, V, "g").unwrap();
     t.accept_request(&alice, V, "g", "mallory").unwrap();
@@ -180,12 +191,11 @@ fn shares_and_piece_hashes_are_for_members_only() {
     inner(&t).sweep_meta();
     assert_eq!(inner(&t).index.meta.len(), 1, "written just now");
     // Pretend the parts are old: a record with an old version, as from the state log.
-    let old: Vec<Record> = t
-        .page(0, 1000)
-        .iter()
-        .filter_map(|l| Record::parse(l).ok())
-        .filter(|r| r.key.starts_with("meta "))
-        .collect();
+    let old: Vec<Record> = {
+        let t = inner(&t);
+        let keys = t.records.keys_with_prefix("meta ");
+        keys.filter_map(|k| t.records.record(k)).collect()
+    };
     let aged = Tables::new("other");
     for (i, mut r) in old.into_iter().enumerate() {
         r.version.counter = 1_000;

@@ -3,7 +3,7 @@
 //! before they are written), who may see them (members of the group only), who holds them,
 //! and the sweep of piece hashes no share names any more.
 
-use super::super::kinds::{bits_full, now_unix};
+use super::super::kinds::{bits_full, now_unix, seed_key};
 use super::super::records::Value;
 use super::accounts::{
     MAX_HASHES_REPLY, MAX_META_HEX, MAX_SHARES, META_ORPHAN_MS, PART_PIECES, now_ms, parts_of,
@@ -27,16 +27,37 @@ fn meta_key(hash: &str, size: u64, part: u64) -> String {
 }
 
 impl Inner {
+    /// The live sessions holding pieces of (`hash`, `size`): token, address, bitset, and
+    /// whether the registration is `private` (a group's file, which `SEEDERS` leaves out).
+    pub(super) fn holders(&self, hash: &str, size: u64) -> Vec<(String, String, String, bool)> {
+        let Some(tokens) = self.files.get(&(hash.to_string(), size)) else {
+            return Vec::new();
+        };
+        tokens
+            .iter()
+            .filter(|tok| self.is_live(tok))
+            .filter_map(|tok| {
+                let addr = self.sessions.get(tok)?;
+                let value = self.records.live(&seed_key(tok, hash, size))?;
+                let mut words = value.split(' ').skip(1);
+                let bits = words.next()?.to_string();
+                let private = words.next() == Some("private");
+                Some((tok.clone(), addr.clone(), bits, private))
+            })
+            .collect()
+    }
+
     /// The live sessions holding pieces of (`hash`, `size`) that are logged in as members of
     /// `g`: token, address and bitset.
     fn member_holders(&self, g: &str, hash: &str, size: u64) -> Vec<(String, String, String)> {
         let members = self.index.groups.get(g).map(|g| &g.members);
         self.holders(hash, size)
             .into_iter()
-            .filter(|(tok, _, _)| {
+            .filter(|(tok, ..)| {
                 let user = self.index.logins.get(tok);
                 user.is_some_and(|u| members.is_some_and(|m| m.contains_key(u)))
             })
+            .map(|(tok, addr, bits, _)| (tok, addr, bits))
             .collect()
     }
 
@@ -93,6 +114,11 @@ impl Inner {
         }
         Ok(user)
     }
+}
+
+/// The word a `private` registration's value ends with.
+pub(super) fn private_word(private: bool) -> &'static str {
+    if private { " private" } else { "" }
 }
 
 impl Tables {

@@ -70,7 +70,9 @@ pub fn check(record: &Record) -> Result<(), String> {
             let size: u64 = size.parse().map_err(|_| "bad size")?;
             match live.map(|v| v.split(' ').collect::<Vec<_>>()) {
                 Some(v) => match v.as_slice() {
-                    [name, bits] if crate::name::decode(name).is_ok() && bits_fit(size, bits) => {
+                    [name, bits] | [name, bits, "private"]
+                        if crate::name::decode(name).is_ok() && bits_fit(size, bits) =>
+                    {
                         Ok(())
                     }
                     _ => Err("bad registration".into()),
@@ -83,19 +85,32 @@ pub fn check(record: &Record) -> Result<(), String> {
     }
 }
 
-/// What `RECORDS` shows of a key: a token only as the start of its SHA-1, so that reading the
-/// records gives nobody a session's token.
+/// What `RECORDS` shows of a record: a token only as the start of its SHA-1, so that reading
+/// the records gives nobody a session's token; no salt or password hash; and the records of
+/// a group's members and files (and `private` registrations) as digests.
 pub fn shown(record: &Record) -> String {
     let mut record = record.clone();
     let mut words: Vec<String> = record.key.split(' ').map(str::to_string).collect();
+    let digest = |word: &str| crate::chunk::to_hex(&crate::hashing::sha1(word.as_bytes())[..16]);
     if matches!(words[0].as_str(), "session" | "seed") && words.len() > 1 {
-        let digest = crate::hashing::sha1(words[1].as_bytes());
-        words[1] = crate::chunk::to_hex(&digest[..16]);
+        words[1] = digest(&words[1]);
     }
     // A user's salt and password hash stay in the tracker.
     if let ("user", Value::Live(v)) = (words[0].as_str(), &record.value) {
         let iterations = v.split(' ').nth(1).unwrap_or("-");
         record.value = Value::Live(format!("- {iterations} -"));
+    }
+    // What is for a group's members only (who is in it or asked, its files, their piece
+    // hashes, who holds them) shows as digests: enough to compare the two trackers.
+    let private_seed =
+        words[0] == "seed" && matches!(&record.value, Value::Live(v) if v.ends_with(" private"));
+    if private_seed || matches!(words[0].as_str(), "member" | "request" | "share" | "meta") {
+        for word in words.iter_mut().skip(1) {
+            *word = digest(word);
+        }
+        if let Value::Live(v) = &mut record.value {
+            *v = digest(v);
+        }
     }
     record.key = words.join(" ");
     record.to_string()

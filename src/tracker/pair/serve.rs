@@ -125,7 +125,8 @@ impl PairConn<'_> {
                 name,
                 size,
                 bits,
-            } => ok_or_err(t.seed(&token, &key, size, &name, &bits)),
+                private,
+            } => ok_or_err(t.seed(&token, &key, size, &name, (&bits, private))),
             Request::Unseed { token, key, size } => ok_or_err(t.unseed(&token, &key, size)),
             Request::Quit { token } => ok_or_err(t.quit(&token)),
             Request::Seeders { key, size } => list(

@@ -9,6 +9,7 @@ use super::groups_index::Index;
 use super::kinds::{bits_fit, now_unix, seed_key, shown};
 use super::records::{Record, RecordSet, Stored, Value};
 use super::throttle::Throttle;
+use group_files::private_word;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -199,23 +200,6 @@ impl Inner {
         }
     }
 
-    /// The live sessions holding pieces of (`hash`, `size`): token, address and bitset.
-    fn holders(&self, hash: &str, size: u64) -> Vec<(String, String, String)> {
-        let Some(tokens) = self.files.get(&(hash.to_string(), size)) else {
-            return Vec::new();
-        };
-        tokens
-            .iter()
-            .filter(|tok| self.is_live(tok))
-            .filter_map(|tok| {
-                let addr = self.sessions.get(tok)?;
-                let value = self.records.live(&seed_key(tok, hash, size))?;
-                let bits = value.split(' ').nth(1)?;
-                Some((tok.clone(), addr.clone(), bits.to_string()))
-            })
-            .collect()
-    }
-
     /// Removes a session and every registration of it.
     fn end_session(&mut self, token: &str) {
         let prefix = format!("seed {token} ");
@@ -297,7 +281,7 @@ impl Tables {
         hash: &str,
         size: u64,
         name: &str,
-        bits: &str,
+        (bits, private): (&str, bool),
     ) -> Result<(), String> {
         if !bits_fit(size, bits) {
             return Err("bad_bitset for that size".into());
@@ -305,7 +289,11 @@ impl Tables {
         self.with(|t| {
             t.session(token)?;
             let key = seed_key(token, hash, size);
-            let value = format!("{} {bits}", crate::name::encode(name));
+            let value = format!(
+                "{} {bits}{}",
+                crate::name::encode(name),
+                private_word(private)
+            );
             if key.len() + value.len() > MAX_RECORD_TEXT {
                 return Err(format!(
                     "too_large a registration is at most {MAX_RECORD_TEXT} bytes"
@@ -373,10 +361,15 @@ impl Tables {
     }
 
     /// `SEEDERS`: the live sessions holding pieces of (`hash`, `size`): address and bitset.
+    /// A group's file held by no `.mtorrent` (a `private` registration) is not listed: only
+    /// `GROUP_SEEDERS` tells its holders, to members.
     pub fn seeders(&self, hash: &str, size: u64) -> Vec<(String, String)> {
         let t = self.lock();
         let holders = t.holders(hash, size).into_iter();
-        holders.map(|(_, addr, bits)| (addr, bits)).collect()
+        holders
+            .filter(|(.., private)| !private)
+            .map(|(_, addr, bits, _)| (addr, bits))
+            .collect()
     }
 
     /// `RECORDS`: a page of records as shown to anyone.

@@ -13,9 +13,10 @@ fn only_a_session_changes_its_own_registrations() {
     let alice = t.open(A, "a".repeat(32)).unwrap();
     let mallory = t.open("127.0.0.1:9002", "b".repeat(32)).unwrap();
     let size = 3 * 512 * 1024;
-    t.seed(&alice, &hash('1'), size, "f", "07").unwrap();
+    t.seed(&alice, &hash('1'), size, "f", ("07", false))
+        .unwrap();
     // Mallory claims the same info hash with another size: a different file.
-    t.seed(&mallory, &hash('1'), 5, "f", "01").unwrap();
+    t.seed(&mallory, &hash('1'), 5, "f", ("01", false)).unwrap();
     assert_eq!(
         t.seeders(&hash('1'), size),
         [(A.to_string(), "07".to_string())]
@@ -33,7 +34,7 @@ fn only_a_session_changes_its_own_registrations() {
     t.quit(&mallory).unwrap();
     assert_eq!(t.seeders(&hash('1'), size).len(), 1);
     assert!(
-        t.seed(&mallory, &hash('2'), 5, "g", "01").is_err(),
+        t.seed(&mallory, &hash('2'), 5, "g", ("01", false)).is_err(),
         "a closed session"
     );
     t.quit(&alice).unwrap();
@@ -45,14 +46,16 @@ fn registrations_are_bounded_per_session() {
     let t = Tables::new("me");
     let s = t.open(A, "a".repeat(32)).unwrap();
     for i in 0..MAX_FILES_PER_SESSION {
-        t.seed(&s, &format!("{:040x}", i), 1, "f", "01").unwrap();
+        t.seed(&s, &format!("{:040x}", i), 1, "f", ("01", false))
+            .unwrap();
     }
-    let over = t.seed(&s, &format!("{:040x}", 99_999), 1, "f", "01");
+    let over = t.seed(&s, &format!("{:040x}", 99_999), 1, "f", ("01", false));
     assert!(over.unwrap_err().starts_with("too_many_files"));
     // Changing a registration it has is still fine.
-    t.seed(&s, &format!("{:040x}", 0), 1, "f", "00").unwrap();
+    t.seed(&s, &format!("{:040x}", 0), 1, "f", ("00", false))
+        .unwrap();
     assert!(
-        t.seed(&s, &hash('1'), 1, "f", "ff").is_err(),
+        t.seed(&s, &hash('1'), 1, "f", ("ff", false)).is_err(),
         "bits past the end"
     );
 }
@@ -62,9 +65,9 @@ fn two_tables_fed_the_same_records_in_any_order_agree() {
     let a = Tables::new("a");
     let tok = "d".repeat(32);
     a.open(A, tok.clone()).unwrap();
-    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    a.seed(&tok, &hash('1'), 1, "f", ("01", false)).unwrap();
     a.unseed(&tok, &hash('1'), 1).unwrap();
-    a.seed(&tok, &hash('2'), 1, "g", "01").unwrap();
+    a.seed(&tok, &hash('2'), 1, "g", ("01", false)).unwrap();
     let changes = a.since(0, 100);
     let forward = Tables::new("b");
     let backward = Tables::new("b");
@@ -85,7 +88,7 @@ fn records_never_show_a_token() {
     let t = Tables::new("me");
     let tok = "e".repeat(32);
     t.open(A, tok.clone()).unwrap();
-    t.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    t.seed(&tok, &hash('1'), 1, "f", ("01", false)).unwrap();
     let page = t.page(0, 10);
     assert_eq!(page.len(), 2);
     assert!(page.iter().all(|l| !l.contains(&tok)), "{page:?}");
@@ -102,7 +105,7 @@ fn a_removed_session_takes_its_registrations_along_at_the_twin() {
     }
     // The twin forgets the session while a registration made at `a` is on its way.
     b.with(|t| t.end_session(&tok));
-    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    a.seed(&tok, &hash('1'), 1, "f", ("01", false)).unwrap();
     for (seq, r) in a.since(1, 10) {
         b.merge(r, "a", "e", seq).unwrap();
     }
@@ -169,7 +172,7 @@ fn a_removal_through_one_tracker_beats_a_registration_through_the_other_not_yet_
         b.merge(r, "a", "e", seq).unwrap();
     }
     // Registered through `a`; `a` dies before passing it on; removed through `b`.
-    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    a.seed(&tok, &hash('1'), 1, "f", ("01", false)).unwrap();
     std::thread::sleep(Duration::from_millis(5));
     b.unseed(&tok, &hash('1'), 1).unwrap();
     // `a` comes back and pushes the registration: the removal stays.
@@ -238,14 +241,14 @@ fn sharing_again_outranks_a_removal_through_the_twin_not_yet_seen() {
     let (a, b) = (Tables::new("z"), Tables::new("b"));
     let tok = "6".repeat(32);
     a.open(A, tok.clone()).unwrap();
-    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    a.seed(&tok, &hash('1'), 1, "f", ("01", false)).unwrap();
     for (seq, r) in a.since(0, 10) {
         b.merge(r, "z", "e", seq).unwrap();
     }
     b.unseed(&tok, &hash('1'), 1).unwrap();
     std::thread::sleep(Duration::from_millis(5));
     // The same registration again, at `a`, which has not seen the removal yet.
-    a.seed(&tok, &hash('1'), 1, "f", "01").unwrap();
+    a.seed(&tok, &hash('1'), 1, "f", ("01", false)).unwrap();
     for (seq, r) in b.since(0, 10) {
         a.merge(r, "b", "e", seq).unwrap();
     }
