@@ -44,7 +44,7 @@ pub fn check_password(word: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "a password is 1 to {MAX_PASSWORD} characters without spaces"
+            "a password is 1 to {MAX_PASSWORD} bytes without spaces"
         ))
     }
 }

@@ -206,7 +206,7 @@ fn odd_names_and_passwords_get_one_line_each_and_change_nothing() {
     let id_rule =
         "a user id is 1 to 32 letters, digits, '-', '_' or '.' (not starting with '.' or '-'); got";
     let group_rule = "a group name is 1 to 32 letters, digits, '-', '_' or '.' (not starting with '.' or '-'); got";
-    let pw_rule = "a password is 1 to 64 characters without spaces";
+    let pw_rule = "a password is 1 to 64 bytes without spaces";
     let long = "a".repeat(33);
     alice.fails("create_user onlyone", "wrong arguments for create_user");
     alice.fails("create_user", "wrong arguments for create_user");
