@@ -100,6 +100,26 @@ fn a_group_file_goes_from_owner_to_member_through_both_trackers_and_a_failover()
         "g (owner alice, 1 member) you asked to join",
     );
     says(&mut alice, "list_requests g", "bob");
+    // The owner may turn a request down (seed 002: accept or reject); asked again, it is
+    // there again.
+    bob.fails(
+        "reject_request g bob",
+        "only g's owner, alice, rejects requests",
+    );
+    says(
+        &mut alice,
+        "reject_request g bob",
+        "rejected bob's request to join g",
+    );
+    says(&mut alice, "list_requests g", "no requests to join g");
+    alice.fails("reject_request g bob", "bob has not asked to join g");
+    says(&mut bob, "list_groups", "g (owner alice, 1 member)");
+    says(
+        &mut bob,
+        "join_group g",
+        "asked to join g; its owner alice decides",
+    );
+    says(&mut alice, "list_requests g", "bob");
     says(
         &mut alice,
         "accept_request g bob",

@@ -29,6 +29,7 @@ commands:
   join_group <group>               ask to join a group; its owner decides
   list_requests <group>            who asked to join a group you own
   accept_request <group> <user>    let a user who asked into a group you own
+  reject_request <group> <user>    turn down a user's request to join a group you own
   leave_group <group>              leave a group (an owner hands it to the member who joined
                                    first); your shares and downloads there stop
   list_groups                      every group, marking the ones you own, belong to or asked
@@ -66,6 +67,7 @@ const GROUPS: &[&str] = &[
     "leave_group",
     "list_requests",
     "accept_request",
+    "reject_request",
     "list_groups",
     "list_files",
     "upload_file",
@@ -294,11 +296,12 @@ fn group_command(c: &str, args: &[&str]) -> Option<Result<GroupCmd, String>> {
                 }
             })
         }
-        ("accept_request", [g, user]) => check_group(g).and_then(|()| {
+        (c @ ("accept_request" | "reject_request"), [g, user]) => check_group(g).and_then(|()| {
             check_id(user)?;
-            Ok(GroupCmd::AcceptRequest {
+            Ok(GroupCmd::AnswerRequest {
                 group: s(g),
                 user: s(user),
+                accept: c == "accept_request",
             })
         }),
         ("upload_file", [path, g]) => check_group(g).map(|()| GroupCmd::UploadFile {

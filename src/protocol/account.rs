@@ -33,6 +33,8 @@ pub enum Ask {
     ListRequests { group: String },
     /// `ACCEPT_REQUEST <token> <group> <user>`: owner only.
     AcceptRequest { group: String, user: String },
+    /// `REJECT_REQUEST <token> <group> <user>`: owner only; the request goes.
+    RejectRequest { group: String, user: String },
     /// `LEAVE_GROUP <token> <group>`
     LeaveGroup { group: String },
     /// `LIST_GROUPS <token>`
@@ -79,6 +81,7 @@ impl Ask {
             Ask::JoinGroup { .. } => "JOIN_GROUP",
             Ask::ListRequests { .. } => "LIST_REQUESTS",
             Ask::AcceptRequest { .. } => "ACCEPT_REQUEST",
+            Ask::RejectRequest { .. } => "REJECT_REQUEST",
             Ask::LeaveGroup { .. } => "LEAVE_GROUP",
             Ask::ListGroups => "LIST_GROUPS",
             Ask::ListFiles { .. } => "LIST_FILES",
@@ -121,7 +124,9 @@ impl fmt::Display for Ask {
             | Ask::ListRequests { group }
             | Ask::LeaveGroup { group }
             | Ask::ListFiles { group } => write!(f, " {group}"),
-            Ask::AcceptRequest { group, user } => write!(f, " {group} {user}"),
+            Ask::AcceptRequest { group, user } | Ask::RejectRequest { group, user } => {
+                write!(f, " {group} {user}")
+            }
             Ask::UploadFile {
                 group,
                 key,
@@ -149,7 +154,7 @@ fn expected(verb: &str) -> Option<(&'static str, &'static str, usize)> {
         "CREATE_GROUP" | "JOIN_GROUP" | "LIST_REQUESTS" | "LEAVE_GROUP" | "LIST_FILES" => {
             ("<token> <group>", 1)
         }
-        "ACCEPT_REQUEST" => ("<token> <group> <user>", 2),
+        "ACCEPT_REQUEST" | "REJECT_REQUEST" => ("<token> <group> <user>", 2),
         "UPLOAD_FILE" => ("<token> <group> <info-hash> <size> <name>", 4),
         "FILE_HASHES" => ("<token> <group> <info-hash> <size> <from>", 4),
         "GROUP_SEEDERS" | "STOP_SHARE" => ("<token> <group> <info-hash> <size>", 3),
@@ -228,6 +233,10 @@ pub(super) fn parse(
                 group: group(0).map_err(bad_name)?,
                 user: id(1).map_err(bad_name)?,
             },
+            "REJECT_REQUEST" => Ask::RejectRequest {
+                group: group(0).map_err(bad_name)?,
+                user: id(1).map_err(bad_name)?,
+            },
             "UPLOAD_FILE" => Ask::UploadFile {
                 group: group(0).map_err(bad_name)?,
                 key: key(w[1])?,
@@ -263,6 +272,7 @@ const VERBS: &[&str] = &[
     "JOIN_GROUP",
     "LIST_REQUESTS",
     "ACCEPT_REQUEST",
+    "REJECT_REQUEST",
     "LEAVE_GROUP",
     "LIST_GROUPS",
     "LIST_FILES",

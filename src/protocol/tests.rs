@@ -248,6 +248,10 @@ fn account_requests_print_and_parse_back_and_check_their_words() {
             group: g(),
             user: "bob".into(),
         },
+        Ask::RejectRequest {
+            group: g(),
+            user: "bob".into(),
+        },
         Ask::LeaveGroup { group: g() },
         Ask::ListGroups,
         Ask::ListFiles { group: g() },

@@ -29,9 +29,11 @@ pub enum GroupCmd {
     ListRequests {
         group: String,
     },
-    AcceptRequest {
+    /// `accept_request` (`accept`) or `reject_request`.
+    AnswerRequest {
         group: String,
         user: String,
+        accept: bool,
     },
     LeaveGroup {
         group: String,
@@ -65,7 +67,8 @@ impl GroupCmd {
             GroupCmd::CreateGroup { .. } => "create_group",
             GroupCmd::JoinGroup { .. } => "join_group",
             GroupCmd::ListRequests { .. } => "list_requests",
-            GroupCmd::AcceptRequest { .. } => "accept_request",
+            GroupCmd::AnswerRequest { accept: true, .. } => "accept_request",
+            GroupCmd::AnswerRequest { accept: false, .. } => "reject_request",
             GroupCmd::LeaveGroup { .. } => "leave_group",
             GroupCmd::ListGroups => "list_groups",
             GroupCmd::ListFiles { .. } => "list_files",
@@ -120,12 +123,23 @@ impl Core {
                 }
                 Ok(lines.iter().map(|l| escape(l)).collect())
             }
-            GroupCmd::AcceptRequest { group, user } => {
+            GroupCmd::AnswerRequest {
+                group,
+                user,
+                accept: true,
+            } => {
                 self.ask(Ask::AcceptRequest {
                     group: group.clone(),
                     user: user.clone(),
                 })?;
                 one(format!("{user} is now a member of {group}"))
+            }
+            GroupCmd::AnswerRequest { group, user, .. } => {
+                self.ask(Ask::RejectRequest {
+                    group: group.clone(),
+                    user: user.clone(),
+                })?;
+                one(format!("rejected {user}'s request to join {group}"))
             }
             GroupCmd::LeaveGroup { group } => self.leave_group(&user, group),
             GroupCmd::ListGroups => {

@@ -314,24 +314,32 @@ impl Tables {
         })
     }
 
-    /// `ACCEPT_REQUEST`: the request becomes a member.
-    pub fn accept_request(
+    /// `ACCEPT_REQUEST` (`accept`: the request becomes a member) or `REJECT_REQUEST` (it
+    /// goes).
+    pub fn answer_request(
         &self,
         token: &str,
         verb: &str,
-        g: &str,
-        who: &str,
+        (g, who): (&str, &str),
+        accept: bool,
     ) -> Result<(), String> {
         self.with(|t| {
             let (user, owner) = t.user_and_owner(token, verb, g)?;
             if user != owner {
-                return Err(format!(
-                    "not_owner only {g}'s owner, {owner}, accepts members"
-                ));
+                let does = if accept {
+                    "accepts members"
+                } else {
+                    "rejects requests"
+                };
+                return Err(format!("not_owner only {g}'s owner, {owner}, {does}"));
             }
             let (_, group) = t.index.live_group(g).ok_or("no_group")?;
             if !group.requests.contains_key(who) {
                 return Err(format!("no_request {who} has not asked to join {g}"));
+            }
+            if !accept {
+                t.change(format!("request {g} {who}"), Value::Gone(now_unix()));
+                return Ok(());
             }
             if group.members.len() >= MAX_MEMBERS {
                 return Err(format!(

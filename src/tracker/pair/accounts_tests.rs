@@ -97,14 +97,25 @@ fn the_group_flow_and_an_owner_who_leaves() {
         "not_member you are not a member of g"
     );
     assert_eq!(t.list_requests(&alice, V, "g").unwrap(), ["bob", "carol"]);
+    // A request rejected goes; asked again, it is there again.
     assert_eq!(
-        t.accept_request(&alice, V, "g", "dave").unwrap_err(),
+        t.answer_request(&bob, V, ("g", "carol"), false)
+            .unwrap_err(),
+        "not_owner only g's owner, alice, rejects requests"
+    );
+    t.answer_request(&alice, V, ("g", "carol"), false).unwrap();
+    assert_eq!(t.list_requests(&alice, V, "g").unwrap(), ["bob"]);
+    assert!(t.answer_request(&alice, V, ("g", "carol"), false).is_err());
+    t.join_group(&carol, V, "g").unwrap();
+    assert_eq!(
+        t.answer_request(&alice, V, ("g", "dave"), true)
+            .unwrap_err(),
         "no_request dave has not asked to join g"
     );
     // carol joins first: she is the one an owner who leaves hands the group to.
-    t.accept_request(&alice, V, "g", "carol").unwrap();
+    t.answer_request(&alice, V, ("g", "carol"), true).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
-    t.accept_request(&alice, V, "g", "bob").unwrap();
+    t.answer_request(&alice, V, ("g", "bob"), true).unwrap();
     assert_eq!(
         t.list_requests(&bob, V, "g").unwrap_err(),
         "not_owner only g's owner, alice, sees its requests"
@@ -184,7 +195,7 @@ fn shares_and_piece_hashes_are_for_members_only() {
     );
     // Leaving takes the shares along; the piece hashes stay until the sweep finds them old.
     t.join_group(&mallory, V, "g").unwrap();
-    t.accept_request(&alice, V, "g", "mallory").unwrap();
+    t.answer_request(&alice, V, ("g", "mallory"), true).unwrap();
     assert_eq!(t.leave_group(&alice, V, "g").unwrap(), "owner mallory");
     assert!(t.list_files(&mallory, V, "g").unwrap().is_empty());
     assert_eq!(inner(&t).index.meta.len(), 1);
@@ -289,7 +300,7 @@ fn records_of_an_earlier_group_of_the_name_make_nobody_a_member_of_the_new_one()
     );
     // The hand-over keeps the group's beginning: its members stay members.
     t.join_group(&bob, V, "g").unwrap();
-    t.accept_request(&carol, V, "g", "bob").unwrap();
+    t.answer_request(&carol, V, ("g", "bob"), true).unwrap();
     assert_eq!(t.leave_group(&carol, V, "g").unwrap(), "owner bob");
     assert_eq!(t.list_groups(&bob, V).unwrap(), ["g bob 1 owner"]);
 }

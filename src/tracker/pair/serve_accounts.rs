@@ -54,6 +54,7 @@ impl PairConn<'_> {
                 | Ask::CreateGroup { .. }
                 | Ask::JoinGroup { .. }
                 | Ask::AcceptRequest { .. }
+                | Ask::RejectRequest { .. }
                 | Ask::LeaveGroup { .. }
                 | Ask::UploadFile { .. }
                 | Ask::StopShare { .. }
@@ -129,7 +130,10 @@ impl PairConn<'_> {
             },
             Ask::ListRequests { group } => listed(t.list_requests(&token, &verb, &group)),
             Ask::AcceptRequest { group, user } => {
-                ok_or_err(t.accept_request(&token, &verb, &group, &user))
+                ok_or_err(t.answer_request(&token, &verb, (&group, &user), true))
+            }
+            Ask::RejectRequest { group, user } => {
+                ok_or_err(t.answer_request(&token, &verb, (&group, &user), false))
             }
             Ask::LeaveGroup { group } => match t.leave_group(&token, &verb, &group) {
                 Ok(how) => format!("OK {how}"),
