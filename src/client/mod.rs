@@ -9,8 +9,9 @@ mod state;
 
 use crate::error::Error;
 use crate::peer::{problems, store::Store, upload};
-use std::fs::OpenOptions;
+use std::fs::{OpenOptions, Permissions};
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> R
             OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(p)
                 .map_err(|e| Error::failed(p.display(), e))?,
         ),
@@ -35,6 +37,13 @@ pub fn run(me: SocketAddr, trackers: Vec<SocketAddr>, log: Option<PathBuf>) -> R
     let store = Arc::new(Store::empty());
     upload::spawn(listener, store.clone())?;
     let state_dir = PathBuf::from(format!(".p2p-client-{}", me.port()));
+    // Its own only: it keeps the piece hashes of group files (see the README).
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&state_dir)
+        .and_then(|()| std::fs::set_permissions(&state_dir, Permissions::from_mode(0o700)))
+        .map_err(|e| Error::failed(state_dir.display(), e))?;
     let engine = engine::start(me, trackers, store, state_dir, log)?;
     if shell::run(&engine) {
         return Err(Error::Failed(

@@ -346,11 +346,19 @@ impl Core {
             return Err(none());
         };
         let size = self.records[at].meta.size;
-        self.ask(Ask::StopShare {
+        let stop = Ask::StopShare {
             group: group.clone(),
             key,
             size,
-        })?;
+        };
+        match self.call(&account(stop)) {
+            Ok(_) => {}
+            // No longer a member, or the group is gone: there is nothing to stop there, and
+            // the record goes all the same.
+            Err(LinkError::Refused(r))
+                if r.starts_with("not_member") || r.starts_with("no_group") => {}
+            Err(e) => return Err(said(&e)),
+        }
         let (r, unfinished) = self.drop_record(at, true);
         self.save();
         let name = escape(&r.meta.name);

@@ -5,6 +5,7 @@
 use crate::error::Error;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// The open `--log` file, or nothing when none was asked for.
@@ -18,6 +19,7 @@ impl Notes {
                 OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(&p)
                     .map_err(|e| Error::failed(p.display(), e))?,
             ),

@@ -182,10 +182,17 @@ fn shares_and_piece_hashes_are_for_members_only() {
     t.seed(&mallory, &hash, size, "x", (&full, false)).unwrap();
     assert!(t.list_files(&alice, V, "g").unwrap()[0].ends_with(" alice 1"));
     assert_eq!(t.group_seeders(&alice, V, &file).unwrap().len(), 1);
+    // A stranger's STOP_SHARE writes nothing into the group (a stranger found it did).
+    let before = inner(&t).records.seq();
+    assert_eq!(
+        t.stop_share(&mallory, V, &file).unwrap_err(),
+        "not_member you are not a member of g"
+    );
+    assert_eq!(inner(&t).records.seq(), before);
     // alice's registration is private: SEEDERS, open to anyone, lists only mallory's.
     assert_eq!(t.seeders(&hash, size).len(), 1);
     // RECORDS shows no group file's name or piece hashes, and its info hash only in
-    // mallory's public registration.
+    // mallory's public registration; nothing of it can be guessed back from a digest.
     let shown = t.page(0, 1000);
     assert!(!shown.iter().any(|l| l.contains("notes")), "{shown:#?}");
     let named: Vec<&String> = shown.iter().filter(|l| l.contains(&hash)).collect();

@@ -252,7 +252,8 @@ impl Tables {
         })
     }
 
-    /// `STOP_SHARE`: the user's share of that file in `g` goes (if any).
+    /// `STOP_SHARE`: the user's share of that file in `g` goes (if any); members only, so
+    /// that a stranger writes no record into a group.
     pub fn stop_share(&self, token: &str, verb: &str, f: &GroupFile) -> Result<(), String> {
         let GroupFile {
             group: g,
@@ -260,7 +261,7 @@ impl Tables {
             size,
         } = *f;
         self.with(|t| {
-            let user = t.user_of(token, verb)?;
+            let user = t.member(token, verb, g)?;
             let key = share_key(g, &user, hash, size);
             // A tombstone even for a share not known here: it may be on its way from the twin.
             if !matches!(t.records.get(&key), Some(s) if matches!(s.value, Value::Gone(_))) {

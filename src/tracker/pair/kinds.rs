@@ -86,8 +86,8 @@ pub fn check(record: &Record) -> Result<(), String> {
 }
 
 /// What `RECORDS` shows of a record: a token only as the start of its SHA-1, so that reading
-/// the records gives nobody a session's token; no salt or password hash; and the records of
-/// a group's members and files (and `private` registrations) as digests.
+/// the records gives nobody a session's token; no salt or password hash; and nothing of a
+/// group's members and files (and `private` registrations) or of who is logged in: `-`.
 pub fn shown(record: &Record) -> String {
     let mut record = record.clone();
     let mut words: Vec<String> = record.key.split(' ').map(str::to_string).collect();
@@ -101,16 +101,22 @@ pub fn shown(record: &Record) -> String {
         record.value = Value::Live(format!("- {iterations} -"));
     }
     // What is for a group's members only (who is in it or asked, its files, their piece
-    // hashes, who holds them) shows as digests: enough to compare the two trackers.
+    // hashes, who holds them, who is logged in where) shows as `-`: a digest of a guessable
+    // word (a name, a size) could be reversed, and the two trackers are compared by version.
     let private_seed =
         words[0] == "seed" && matches!(&record.value, Value::Live(v) if v.ends_with(" private"));
     if private_seed || matches!(words[0].as_str(), "member" | "request" | "share" | "meta") {
         for word in words.iter_mut().skip(1) {
-            *word = digest(word);
+            *word = "-".to_string();
         }
         if let Value::Live(v) = &mut record.value {
-            *v = digest(v);
+            *v = "-".to_string();
         }
+    }
+    if let ("session", Value::Live(v)) = (words[0].as_str(), &mut record.value)
+        && let Some((addr, _user)) = v.split_once(' ')
+    {
+        *v = format!("{addr} -");
     }
     record.key = words.join(" ");
     record.to_string()

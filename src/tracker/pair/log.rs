@@ -3,6 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
@@ -14,7 +15,12 @@ pub struct Log(Sender<String>);
 
 impl Log {
     pub fn open(path: &Path) -> io::Result<Log> {
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        // Its owner's only, as the state log: it names who shared what in which group.
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
         let (tx, rx) = mpsc::channel::<String>();
         thread::Builder::new()
             .name("tracker-log".into())
