@@ -111,6 +111,42 @@ impl Inner {
         Ok((user, owner.to_string()))
     }
 
+    /// Whether user `id` may be made now (asked and checked again once its password is
+    /// hashed): not taken here, nor held for the twin, and room for it.
+    fn user_free(&mut self, token: &str, id: &str) -> Result<(), String> {
+        self.session(token)?;
+        let key = format!("user {id}");
+        if self.records.live(&key).is_some() || self.held_for_twin(&key) {
+            return Err(format!("taken user {id} already exists"));
+        }
+        if self.index.users >= MAX_USERS {
+            return Err(format!(
+                "full {MAX_USERS} users exist, the most the trackers hold"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The logged-in user who may make group `g` now (asked before the claim and checked
+    /// again after): `g` not taken here, nor held for the twin, and room for it.
+    fn group_free(&mut self, token: &str, verb: &str, g: &str) -> Result<String, String> {
+        let user = self.user_of(token, verb)?;
+        if self.index.live_group(g).is_some() || self.held_for_twin(&format!("group {g}")) {
+            return Err(format!("taken group {g} already exists"));
+        }
+        if self.index.live_groups >= MAX_GROUPS {
+            return Err(format!(
+                "full {MAX_GROUPS} groups exist, the most the trackers hold"
+            ));
+        }
+        if self.index.owned.get(&user).copied().unwrap_or(0) >= MAX_OWNED {
+            return Err(format!(
+                "too_many you own {MAX_OWNED} groups, the most one user may"
+            ));
+        }
+        Ok(user)
+    }
+
     /// The logged-in user, who must be a member of `g`.
     pub(super) fn member(&mut self, token: &str, verb: &str, g: &str) -> Result<String, String> {
         let (user, _) = self.user_and_owner(token, verb, g)?;
@@ -125,19 +161,7 @@ impl Inner {
 impl Tables {
     /// `CREATE_USER`, before the password is hashed: may `id` be created?
     pub fn may_create_user(&self, token: &str, id: &str) -> Result<(), String> {
-        self.with(|t| {
-            t.session(token)?;
-            let key = format!("user {id}");
-            if t.records.live(&key).is_some() || t.held_for_twin(&key) {
-                return Err(format!("taken user {id} already exists"));
-            }
-            if t.index.users >= MAX_USERS {
-                return Err(format!(
-                    "full {MAX_USERS} users exist, the most the trackers hold"
-                ));
-            }
-            Ok(())
-        })
+        self.with(|t| t.user_free(token, id))
     }
 
     /// `CREATE_USER`, once hashed: the user, if `id` is still free.
@@ -149,17 +173,8 @@ impl Tables {
             crate::chunk::to_hex(&secret.hash)
         );
         self.with(|t| {
-            t.session(token)?;
-            let key = format!("user {id}");
-            if t.records.live(&key).is_some() || t.held_for_twin(&key) {
-                return Err(format!("taken user {id} already exists"));
-            }
-            if t.index.users >= MAX_USERS {
-                return Err(format!(
-                    "full {MAX_USERS} users exist, the most the trackers hold"
-                ));
-            }
-            t.change(key, Value::Live(value));
+            t.user_free(token, id)?;
+            t.change(format!("user {id}"), Value::Live(value));
             Ok(())
         })
     }
@@ -211,34 +226,15 @@ impl Tables {
         })
     }
 
-    /// Whether `CREATE_GROUP` may be asked of the twin: logged in, `g` not taken here.
+    /// Whether `CREATE_GROUP` may be claimed from the twin (see `group_free`).
     pub fn may_create_group(&self, token: &str, verb: &str, g: &str) -> Result<(), String> {
-        self.with(|t| {
-            t.user_of(token, verb)?;
-            if t.index.live_group(g).is_some() || t.held_for_twin(&format!("group {g}")) {
-                return Err(format!("taken group {g} already exists"));
-            }
-            Ok(())
-        })
+        self.with(|t| t.group_free(token, verb, g).map(|_| ()))
     }
 
     /// `CREATE_GROUP`: the creator owns it and is its first member.
     pub fn create_group(&self, token: &str, verb: &str, g: &str) -> Result<(), String> {
         self.with(|t| {
-            let user = t.user_of(token, verb)?;
-            if t.index.live_group(g).is_some() || t.held_for_twin(&format!("group {g}")) {
-                return Err(format!("taken group {g} already exists"));
-            }
-            if t.index.live_groups >= MAX_GROUPS {
-                return Err(format!(
-                    "full {MAX_GROUPS} groups exist, the most the trackers hold"
-                ));
-            }
-            if t.index.owned.get(&user).copied().unwrap_or(0) >= MAX_OWNED {
-                return Err(format!(
-                    "too_many you own {MAX_OWNED} groups, the most one user may"
-                ));
-            }
+            let user = t.group_free(token, verb, g)?;
             // What an earlier group of this name left behind (records of it that arrived
             // after its removal) goes, so that nobody is a member of this one unasked.
             let left: Vec<String> = t.index.groups.get(g).map_or_else(Vec::new, |old| {
@@ -297,13 +293,12 @@ impl Tables {
         self.with(|t| {
             // A stranger to the group is told so, a member that the owner decides.
             let user = t.member(token, verb, g)?;
-            let (_, owner) = t.user_and_owner(token, verb, g)?;
+            let (owner, group) = t.index.live_group(g).ok_or("no_group")?;
             if user != owner {
                 return Err(format!(
                     "not_owner only {g}'s owner, {owner}, sees its requests"
                 ));
             }
-            let (_, group) = t.index.live_group(g).ok_or("no_group")?;
             let mut asked: Vec<(u64, String)> = group
                 .requests
                 .iter()
